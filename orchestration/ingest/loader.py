@@ -1,0 +1,535 @@
+"""Load extracts of one entity into ``raw.<entity>``: validate, normalise, quarantine, account.
+
+One call of ``load_entity`` is one transaction: either every new or changed file of the entity
+lands (rows in ``raw.<entity>``, rejects in ``raw.quarantine``, a row per file in
+``raw.ingested_files``), or — on a file-level contract error — nothing changes at all.
+
+Per file, ``rows_read = rows_loaded + rows_quarantined`` holds by construction: every data row
+read (parsed or malformed) ends in exactly one of the two tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest import contract as c
+from orchestration.ingest import normalize as n
+from orchestration.ingest.files import LandingFile, sha256_of
+
+
+class ContractError(Exception):
+    """A whole file breaks the contract (missing column, unreadable, unsupported format)."""
+
+    def __init__(self, file: str, problem: str, column: str | None = None):
+        self.file, self.problem, self.column = file, problem, column
+        where = f" (column {column!r})" if column else ""
+        super().__init__(f"{file}: {problem}{where}")
+
+
+@dataclass
+class Batch:
+    """A unit of source data with one identity: a landing file or a SQL query's result."""
+
+    identity: str
+    kind: str  # file | sql
+    fingerprint: str  # content hash; equal fingerprint = nothing to do
+    extract_date: dt.date | None = None
+    file: LandingFile | None = None
+    rows: object | None = None  # pyarrow.Table of strings, for SQL batches
+    supersedes_prefix: str | None = None  # identities this batch replaces (a SQL full load)
+    size: int = 0
+    mtime_ns: int = 0
+
+
+@dataclass
+class FileResult:
+    identity: str
+    status: str  # loaded | replaced | unchanged | empty
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class EntityLoadResult:
+    entity: str
+    load_id: str
+    files: list[FileResult] = field(default_factory=list)
+    naive_timestamps: int = 0
+    ambiguous_local_times: int = 0
+    nonexistent_local_times: int = 0
+    unparseable_phones: int = 0
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    def reasons(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            for reason, count in f.reasons.items():
+                out[reason] = out.get(reason, 0) + count
+        return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- schema
+
+
+LINEAGE_COLUMNS = [
+    ("_source_file", "VARCHAR"), ("_source_row", "BIGINT"), ("_extract_date", "DATE"),
+    ("_load_id", "VARCHAR"), ("_loaded_at", "TIMESTAMP"),
+]
+
+
+def raw_columns(entity: c.Entity) -> list[tuple[str, str]]:
+    cols = []
+    for col in entity.columns:
+        cols.append((col.name, n.SQL_TYPES[col.type]))
+        cols.extend(n.companion_columns(col))
+    return cols + LINEAGE_COLUMNS
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    for entity in c.ENTITIES:
+        cols = raw_columns(entity)
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({', '.join(f'{a} {b}' for a, b in cols)})")
+        for name, sql_type in cols:  # the contract grew a column since the table was made
+            con.execute(f"ALTER TABLE raw.{entity.name} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+    con.execute("""
+        CREATE TABLE IF NOT EXISTS raw.quarantine (
+            entity VARCHAR, source_file VARCHAR, source_row BIGINT, source_line BIGINT,
+            reason VARCHAR, column_name VARCHAR, detail VARCHAR, raw_record VARCHAR,
+            load_id VARCHAR, quarantined_at TIMESTAMP)""")
+    con.execute("""
+        CREATE TABLE IF NOT EXISTS raw.ingested_files (
+            identity VARCHAR PRIMARY KEY, entity VARCHAR, source_kind VARCHAR, sha256 VARCHAR,
+            size_bytes BIGINT, mtime_ns BIGINT, extract_date DATE, status VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
+            load_id VARCHAR, loaded_at TIMESTAMP)""")
+    con.execute("""
+        CREATE TABLE IF NOT EXISTS raw.load_history (
+            load_id VARCHAR, entity VARCHAR, identity VARCHAR, status VARCHAR, sha256 VARCHAR,
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)""")
+
+
+def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Session settings and helper macros every ingestion connection needs."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(n.MACROS)
+    con.execute("CREATE OR REPLACE TEMP TABLE _stl_timezones AS SELECT name FROM pg_timezone_names()")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_phone_plans AS {n.phone_plans_table_sql()}")
+
+
+# ---------------------------------------------------------------- change detection
+
+
+def plan_batches(con, entity: c.Entity, files: list[LandingFile]) -> tuple[list[Batch], list[FileResult]]:
+    """Split candidate files into batches to load and results for unchanged files."""
+    known = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "SELECT identity, sha256, size_bytes, mtime_ns FROM raw.ingested_files WHERE entity = ?", [entity.name]
+        ).fetchall()
+    }
+    batches, unchanged = [], []
+    for f in files:
+        if f.format is None:
+            raise ContractError(f.relative, f"unsupported file format; use one of {sorted(set(c.FORMATS))} (optionally .gz)")
+        previous = known.get(f.identity)
+        if previous and previous[1] == f.size and previous[2] == f.mtime_ns:
+            unchanged.append(FileResult(f.identity, "unchanged"))
+            continue
+        digest = sha256_of(f.path)
+        if previous and previous[0] == digest:
+            con.execute("UPDATE raw.ingested_files SET mtime_ns = ? WHERE identity = ?", [f.mtime_ns, f.identity])
+            unchanged.append(FileResult(f.identity, "unchanged"))
+            continue
+        batches.append(Batch(f.identity, "file", digest, f.extract_date, file=f, size=f.size, mtime_ns=f.mtime_ns))
+    return batches, unchanged
+
+
+# ---------------------------------------------------------------- reading into _stl_in
+
+
+def _create_input_table(con, entity: c.Entity) -> None:
+    cols = ", ".join(f'"{col.name}" VARCHAR' for col in entity.columns)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _stl_in (_file VARCHAR, _row BIGINT, _line BIGINT, "
+        f"_malformed VARCHAR, _raw VARCHAR, {cols})"
+    )
+
+
+def _csv_header(batch: Batch) -> list[str]:
+    opener = gzip.open if batch.file.compression == "gzip" else open
+    try:
+        with opener(batch.file.path, "rt", encoding="utf-8-sig", newline="") as handle:
+            import csv
+
+            return next(csv.reader(handle), [])
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ContractError(batch.identity, f"unreadable file ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _header_mapping(entity: c.Entity, identity: str, header: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Contract column → header name as written; raises if a required column is absent."""
+    by_clean = {h.strip().lower(): h for h in header}
+    mapping = {col.name: by_clean[col.name] for col in entity.columns if col.name in by_clean}
+    for required in entity.required_columns:
+        if required not in mapping:
+            raise ContractError(identity, "missing required column", required)
+    ignored = [h for h in header if h.strip().lower() not in {col.name for col in entity.columns}]
+    return mapping, ignored
+
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join(n.quote(str(v)) for v in values) + "]"
+
+
+def _read_csv_group(con, entity: c.Entity, batches: list[Batch], mapping: dict[str, str]) -> None:
+    paths = _sql_list(b.file.path for b in batches)
+    identity_of = {str(b.file.path): b.identity for b in batches}
+    con.execute("DROP TABLE IF EXISTS _stl_csv; DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({paths}, all_varchar = true, header = true, "
+            "delim = ',', quote = '\"', escape = '\"', filename = true, ignore_errors = true, "
+            "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
+            "null_padding = false, parallel = true)"
+        )
+    except duckdb.Error as exc:
+        if len(batches) > 1:  # find the file that breaks, to name it
+            for b in batches:
+                _read_csv_group(con, entity, [b], mapping)
+        raise ContractError(batches[0].identity, f"unreadable CSV ({exc})") from exc
+    ident = "CASE filename " + " ".join(f"WHEN {n.quote(p)} THEN {n.quote(i)}" for p, i in identity_of.items()) + " END"
+    select_cols = ", ".join(f'"{mapping[col.name]}"' if col.name in mapping else "NULL" for col in entity.columns)
+    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+    con.execute(
+        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+        f"SELECT {ident}, rowid - min(rowid) OVER (PARTITION BY filename) + 1, NULL, NULL, NULL, {select_cols} "
+        "FROM _stl_csv"
+    )
+    con.execute(
+        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw) "
+        f"SELECT {ident.replace('filename', 's.file_path')}, NULL, r.line, "
+        "r.error_type || ': ' || r.error_message, trim(r.csv_line, chr(10) || chr(13)) "
+        "FROM _stl_rej r JOIN _stl_rej_scan s USING (scan_id, file_id) "
+        # DuckDB reports one error per bad column; a line is one rejected row.
+        "QUALIFY row_number() OVER (PARTITION BY r.scan_id, r.file_id, r.line ORDER BY r.column_idx) = 1"
+    )
+    con.execute("DROP TABLE _stl_csv; DROP TABLE _stl_rej; DROP TABLE _stl_rej_scan")
+
+
+def _read_jsonl(con, entity: c.Entity, batches: list[Batch], workdir: Path) -> None:
+    paths = []
+    identity_of = {}
+    for b in batches:
+        path = b.file.path
+        if b.file.compression == "gzip":
+            path = workdir / (uuid.uuid4().hex + ".jsonl")
+            with gzip.open(b.file.path, "rb") as src, path.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+        paths.append(str(path))
+        identity_of[str(path)] = b.identity
+    ident = "CASE filename " + " ".join(f"WHEN {n.quote(p)} THEN {n.quote(i)}" for p, i in identity_of.items()) + " END"
+    values = ", ".join(
+        f"CASE WHEN malformed IS NULL THEN json_extract_string(line, {n.quote('$.' + json.dumps(col.name))}) END"
+        for col in entity.columns)
+    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+    try:
+        con.execute(f"""
+            INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names})
+            WITH lines AS (
+                SELECT filename, unnest(string_split(content, chr(10))) AS line_text,
+                       unnest(range(1, len(string_split(content, chr(10))) + 1)) AS line_no
+                FROM read_text({_sql_list(paths)})),
+            cleaned AS (
+                SELECT filename, line_no,
+                       trim(CASE WHEN line_no = 1 THEN ltrim(line_text, chr(65279)) ELSE line_text END, chr(13)) AS line
+                FROM lines),
+            parsed AS (
+                SELECT filename, line_no, line,
+                       CASE WHEN NOT json_valid(line) THEN 'invalid JSON'
+                            WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object' END AS malformed
+                FROM cleaned WHERE trim(line) <> '')
+            SELECT {ident}, row_number() OVER (PARTITION BY filename ORDER BY line_no), line_no, malformed,
+                   CASE WHEN malformed IS NOT NULL THEN line END, {values}
+            FROM parsed""")
+    except duckdb.Error as exc:
+        raise ContractError(batches[0].identity if len(batches) == 1 else "JSON Lines files",
+                            f"unreadable JSON Lines ({exc})") from exc
+
+
+def _read_parquet(con, entity: c.Entity, batch: Batch, ignored: dict) -> None:
+    path = n.quote(str(batch.file.path))
+    try:
+        schema = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()]
+    except duckdb.Error as exc:
+        raise ContractError(batch.identity, f"unreadable Parquet ({exc})") from exc
+    mapping, extra = _header_mapping(entity, batch.identity, schema)
+    if extra:
+        ignored[batch.identity] = extra
+    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+    select_cols = ", ".join(
+        f'CAST("{mapping[col.name]}" AS VARCHAR)' if col.name in mapping else "NULL" for col in entity.columns
+    )
+    con.execute(
+        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+        f"SELECT {n.quote(batch.identity)}, file_row_number + 1, NULL, NULL, NULL, {select_cols} "
+        f"FROM read_parquet({path}, file_row_number = true)"
+    )
+
+
+def _read_sql_rows(con, entity: c.Entity, batch: Batch) -> None:
+    table = batch.rows  # pyarrow table of strings, columns named as the contract
+    con.register("_stl_sql_rows", table)
+    present = set(table.column_names)
+    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+    select_cols = ", ".join(f'"{col.name}"' if col.name in present else "NULL" for col in entity.columns)
+    con.execute(
+        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+        f"SELECT {n.quote(batch.identity)}, row_number() OVER (), NULL, NULL, NULL, {select_cols} FROM _stl_sql_rows"
+    )
+    con.unregister("_stl_sql_rows")
+
+
+def read_batches(con, entity: c.Entity, batches: list[Batch], result: EntityLoadResult) -> list[Batch]:
+    """Read every batch into _stl_in; returns the 0-byte files (recorded, not read)."""
+    _create_input_table(con, entity)
+    empty = [b for b in batches if b.kind == "file" and b.size == 0]
+    csv_groups: dict[tuple, list[Batch]] = {}
+    jsonl: list[Batch] = []
+    with tempfile.TemporaryDirectory(prefix="stl_ingest_") as workdir:
+        for b in batches:
+            if b in empty:
+                continue
+            if b.kind == "sql":
+                _read_sql_rows(con, entity, b)
+            elif b.file.format == "csv":
+                header = _csv_header(b)
+                mapping, extra = _header_mapping(entity, b.identity, header)
+                if extra:
+                    result.ignored_columns[b.identity] = extra
+                csv_groups.setdefault(tuple(header), []).append(b)
+            elif b.file.format == "jsonl":
+                jsonl.append(b)
+            else:
+                _read_parquet(con, entity, b, result.ignored_columns)
+        for header, group in csv_groups.items():
+            mapping, _ = _header_mapping(entity, group[0].identity, list(header))
+            _read_csv_group(con, entity, group, mapping)
+        if jsonl:
+            _read_jsonl(con, entity, jsonl, Path(workdir))
+    return empty
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _checks(entity: c.Entity, load_time: str, tolerance_s: int) -> list[tuple[str, str, str | None, str]]:
+    """Ordered (condition, reason, column, detail SQL): the first true one rejects the row."""
+    checks = [("_malformed IS NOT NULL", "malformed_row", None, "_malformed")]
+    for col in entity.columns:
+        if col.required:
+            checks.append((f'"v_{col.name}" IS NULL', "missing_required_value", col.name, "'required value is empty'"))
+    for col in entity.columns:
+        v, t = f'"v_{col.name}"', f'"t_{col.name}"'
+        if n.is_checked(col):
+            checks.append((f"{v} IS NOT NULL AND {t} IS NULL", "invalid_value", col.name,
+                           f"'''' || {v} || ''' is not {n.describe_invalid(col)}'"))
+        if col.minimum is not None:
+            checks.append((f"{t} < {col.minimum}", "invalid_value", col.name, f"{v} || ' is below the minimum {col.minimum:g}'"))
+        if col.maximum is not None:
+            checks.append((f"{t} > {col.maximum}", "invalid_value", col.name, f"{v} || ' is above the maximum {col.maximum:g}'"))
+    for col in entity.columns:
+        if col.type == c.TIMESTAMP and not col.may_be_future:
+            limit = f"TIMESTAMP '{load_time}' + INTERVAL {int(tolerance_s)} SECOND"
+            checks.append((f'"t_{col.name}" > {limit}', "future_timestamp", col.name,
+                           f"strftime(\"t_{col.name}\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is after the load time {load_time}Z'"))
+    for earlier, later in entity.ordered:
+        checks.append((f'"t_{later}" < "t_{earlier}"', "negative_duration", later, f"'{later} is before {earlier}'"))
+    return checks
+
+
+def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: str, load_id: str,
+                        load_time: dt.datetime, tolerance_s: int, result: EntityLoadResult,
+                        extract_dates: dict[str, dt.date | None]) -> None:
+    """Type every value, pick each row's first failing check, insert into raw or quarantine."""
+    load_ts = load_time.strftime("%Y-%m-%d %H:%M:%S.%f")
+    cc, trunk = n.phone_plan(default_region)
+    has_country = any(col.name == "country" for col in entity.columns)
+    plan_cc = f"coalesce(p.cc, '{cc}')" if has_country else f"'{cc}'"
+    plan_trunk = f"coalesce(p.trunk, '{trunk}')" if has_country else f"'{trunk}'"
+    join = "LEFT JOIN _stl_phone_plans p ON p.region = upper(trim(i.country))" if has_country else ""
+
+    value_cols, typed_cols = [], []
+    for col in entity.columns:
+        value_cols.append(f"nullif(trim(i.\"{col.name}\"), '') AS \"v_{col.name}\"")
+    for col in entity.columns:
+        raw = f'"v_{col.name}"'
+        typed_cols.append(f'{n.typed_sql(col, raw, timezone)} AS "t_{col.name}"')
+        for (name, _), expr in zip(n.companion_columns(col), n.companion_sql(col, raw, "_cc", "_trunk")):
+            typed_cols.append(f'{expr} AS "c_{name}"')
+
+    checks = _checks(entity, load_ts, tolerance_s)
+    fail = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_rest) in enumerate(checks, 1)) + " END"
+    reason = "CASE _fail " + " ".join(f"WHEN {i} THEN '{r}'" for i, (_, r, _c, _d) in enumerate(checks, 1)) + " END"
+    column = "CASE _fail " + " ".join(
+        f"WHEN {i} THEN {n.quote(col) if col else 'NULL'}" for i, (_, _r, col, _d) in enumerate(checks, 1)) + " END"
+    detail = "CASE _fail " + " ".join(f"WHEN {i} THEN {d}" for i, (_, _r, _c, d) in enumerate(checks, 1)) + " END"
+    key_typed = ", ".join(f'"t_{k}"' for k in entity.key)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _stl_checked AS
+        WITH vals AS (
+            SELECT i._file, i._row, i._line, i._malformed, i._raw, {plan_cc} AS _cc, {plan_trunk} AS _trunk,
+                   {', '.join(value_cols)}
+            FROM _stl_in i {join}),
+        typed AS (SELECT *, {', '.join(typed_cols)} FROM vals),
+        failed AS (SELECT *, {fail} AS _fail FROM typed),
+        dedup AS (
+            SELECT *, CASE WHEN _fail IS NULL AND row_number() OVER (
+                        PARTITION BY _file, _fail IS NULL, {key_typed} ORDER BY _row) > 1
+                    THEN TRUE ELSE FALSE END AS _duplicate
+            FROM failed)
+        SELECT *,
+               CASE WHEN _duplicate THEN 'duplicate_key' ELSE {reason} END AS _reason,
+               CASE WHEN _duplicate THEN {n.quote(', '.join(entity.key))} ELSE {column} END AS _reason_column,
+               CASE WHEN _duplicate THEN 'same key as an earlier row of this file' ELSE {detail} END AS _reason_detail
+        FROM dedup""")
+
+    dated = {i: d for i, d in extract_dates.items() if d}
+    date_case = ("CASE _file " + " ".join(f"WHEN {n.quote(i)} THEN DATE '{d.isoformat()}'" for i, d in dated.items())
+                 + " END") if dated else "NULL::DATE"
+    target_cols, select_cols = [], []
+    for col in entity.columns:
+        target_cols.append(col.name)
+        select_cols.append(f'"t_{col.name}"' if n.is_checked(col) else f'"v_{col.name}"')
+        for name, _ in n.companion_columns(col):
+            target_cols.append(name)
+            select_cols.append(f'"c_{name}"')
+    target_cols += [name for name, _ in LINEAGE_COLUMNS]
+    select_cols += ["_file", "_row", date_case, n.quote(load_id), f"TIMESTAMP '{load_ts}'"]
+    con.execute(
+        f"INSERT INTO raw.{entity.name} ({', '.join(target_cols)}) "
+        f"SELECT {', '.join(select_cols)} FROM _stl_checked WHERE _reason IS NULL"
+    )
+    record = "json_object(" + ", ".join(f"{n.quote(col.name)}, \"v_{col.name}\"" for col in entity.columns) + ")"
+    con.execute(
+        "INSERT INTO raw.quarantine SELECT "
+        f"{n.quote(entity.name)}, _file, _row, _line, _reason, _reason_column, _reason_detail, "
+        f"coalesce(_raw, {record}::VARCHAR), {n.quote(load_id)}, TIMESTAMP '{load_ts}' "
+        "FROM _stl_checked WHERE _reason IS NOT NULL"
+    )
+    # Timezone and phone notes, for the asset's metadata.
+    ts_cols = [col for col in entity.columns if col.type == c.TIMESTAMP]
+    phone_cols = [col for col in entity.columns if col.type == c.PHONE]
+    parts = []
+    for kind in ("naive", "ambiguous", "nonexistent"):
+        terms = []
+        for col in ts_cols:
+            local = f'stl_naive_local("v_{col.name}")'
+            if kind == "naive":
+                terms.append(f"count({local})")
+            else:
+                fn = "stl_is_ambiguous_local" if kind == "ambiguous" else "stl_is_nonexistent_local"
+                terms.append(f"count_if({fn}({local}, {n.quote(timezone)}))")
+        parts.append(" + ".join(terms) if terms else "0")
+    parts.append(" + ".join(
+        f'count_if("v_{col.name}" IS NOT NULL AND "c_{col.name}_e164" IS NULL)' for col in phone_cols) or "0")
+    naive, ambiguous, nonexistent, bad_phones = con.execute(
+        f"SELECT {', '.join(parts)} FROM _stl_checked WHERE _reason IS NULL").fetchone()
+    result.naive_timestamps += int(naive or 0)
+    result.ambiguous_local_times += int(ambiguous or 0)
+    result.nonexistent_local_times += int(nonexistent or 0)
+    result.unparseable_phones += int(bad_phones or 0)
+
+
+# ---------------------------------------------------------------- the whole load
+
+
+def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[LandingFile],
+                timezone: str, default_region: str, load_time: dt.datetime | None = None,
+                tolerance_s: int = 300, sql_batches: list[Batch] | None = None) -> EntityLoadResult:
+    """Load new and changed files (and SQL batches) of one entity in one transaction."""
+    load_time = (load_time or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
+    load_id = f"{load_time:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    result = EntityLoadResult(entity.name, load_id)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        batches, unchanged = plan_batches(con, entity, [f for f in files if f.entity == entity.name])
+        for b in sql_batches or []:
+            previous = con.execute("SELECT sha256 FROM raw.ingested_files WHERE identity = ?", [b.identity]).fetchone()
+            if previous and previous[0] == b.fingerprint:
+                unchanged.append(FileResult(b.identity, "unchanged"))
+            else:
+                batches.append(b)
+        result.files.extend(unchanged)
+        if batches:
+            _load_batches(con, entity, batches, timezone, default_region, load_id, load_time, tolerance_s, result)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _load_batches(con, entity, batches, timezone, default_region, load_id, load_time, tolerance_s, result):
+    empty = read_batches(con, entity, batches, result)
+    identities = [b.identity for b in batches]
+    previous = {
+        row[0] for row in con.execute(
+            f"SELECT identity FROM raw.ingested_files WHERE identity IN (SELECT unnest({_sql_list(identities)}))"
+        ).fetchall()
+    }
+    # A changed file replaces every row its earlier version loaded or quarantined.
+    superseded = identities + [
+        row[0] for b in batches if b.supersedes_prefix
+        for row in con.execute("SELECT identity FROM raw.ingested_files WHERE starts_with(identity, ?)",
+                               [b.supersedes_prefix]).fetchall()
+    ]
+    ids_sql = f"(SELECT unnest({_sql_list(superseded)}))"
+    con.execute(f"DELETE FROM raw.{entity.name} WHERE _source_file IN {ids_sql}")
+    con.execute(f"DELETE FROM raw.quarantine WHERE entity = ? AND source_file IN {ids_sql}", [entity.name])
+    con.execute(f"DELETE FROM raw.ingested_files WHERE identity IN {ids_sql}")
+    validate_and_insert(con, entity, timezone, default_region, load_id, load_time, tolerance_s, result,
+                        {b.identity: b.extract_date for b in batches})
+
+    counts = {
+        (row[0], row[1]): row[2]
+        for row in con.execute("SELECT _file, _reason, count(*) FROM _stl_checked GROUP BY ALL").fetchall()
+    }
+    for b in batches:
+        per_reason = {r: k for (f, r), k in counts.items() if f == b.identity and r is not None}
+        loaded = counts.get((b.identity, None), 0)
+        quarantined = sum(per_reason.values())
+        status = "empty" if b in empty else ("replaced" if b.identity in previous else "loaded")
+        if b in empty:
+            per_reason = {}
+            con.execute(
+                "INSERT INTO raw.quarantine VALUES (?, ?, NULL, NULL, 'empty_file', NULL, ?, NULL, ?, ?)",
+                [entity.name, b.identity, "the file has no bytes, not even a header", load_id, load_time],
+            )
+        fr = FileResult(b.identity, status, loaded + quarantined, loaded, quarantined, dict(sorted(per_reason.items())))
+        result.files.append(fr)
+        con.execute(
+            "INSERT INTO raw.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [b.identity, entity.name, b.kind, b.fingerprint, b.size, b.mtime_ns, b.extract_date, status,
+             fr.rows_read, fr.rows_loaded, fr.rows_quarantined, load_id, load_time],
+        )
+        con.execute(
+            "INSERT INTO raw.load_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [load_id, entity.name, b.identity, status, b.fingerprint, fr.rows_read, fr.rows_loaded,
+             fr.rows_quarantined, load_time],
+        )
+    con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_in")

@@ -1,0 +1,175 @@
+"""Set-based normalisation in DuckDB: text values → typed, UTC, E.164, lower-cased.
+
+Every extract is read as text first; these SQL builders turn a text column into its typed value
+and say when a non-empty value fails to parse. Doing it in SQL keeps ingestion vectorised
+(millions of rows per second) instead of a Python loop per value.
+
+Timestamp rules (docs/data_contract.md):
+- offset-aware ISO-8601 (``Z``, ``+02:00``, ``-0500``, ``+01``) is converted to UTC;
+- a naive value is local time in the source family's declared timezone. In the repeated hour of
+  a fall-back transition it is ambiguous: we take the EARLIER instant (the daylight-time one,
+  like Python's ``fold=0``). In the skipped hour of a spring-forward transition it does not
+  exist: we shift it forward by the gap (02:30 → 03:30), as a wall clock would;
+- 10 or 13 digits are Unix epoch seconds or milliseconds;
+- microseconds are kept (so milliseconds always are). Stored as TIMESTAMP holding UTC.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+
+from orchestration.ingest import contract as c
+
+_OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+
+# Installed on every ingestion connection.
+MACROS = rf"""
+CREATE OR REPLACE TEMP MACRO stl_local_to_utc(t, tz) AS
+    timezone('UTC', CASE
+        WHEN timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t
+            THEN timezone(tz, t) - INTERVAL 1 HOUR
+        ELSE timezone(tz, t) END);
+CREATE OR REPLACE TEMP MACRO stl_is_ambiguous_local(t, tz) AS
+    t IS NOT NULL AND timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t;
+CREATE OR REPLACE TEMP MACRO stl_is_nonexistent_local(t, tz) AS
+    t IS NOT NULL AND timezone(tz, timezone(tz, t))::TIMESTAMP <> t;
+CREATE OR REPLACE TEMP MACRO stl_has_offset(v) AS regexp_full_match(v, '{_OFFSET_PATTERN}');
+CREATE OR REPLACE TEMP MACRO stl_timestamp_utc(v, tz) AS CASE
+    WHEN v IS NULL THEN NULL
+    WHEN regexp_full_match(v, '\d{{13}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000)
+    WHEN regexp_full_match(v, '\d{{10}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000000)
+    WHEN stl_has_offset(v) THEN timezone('UTC', TRY_CAST(replace(v, ' ', 'T') AS TIMESTAMPTZ))
+    ELSE stl_local_to_utc(TRY_CAST(v AS TIMESTAMP), tz) END;
+CREATE OR REPLACE TEMP MACRO stl_naive_local(v) AS
+    CASE WHEN v IS NULL OR stl_has_offset(v) OR regexp_full_match(v, '\d{{10}}|\d{{13}}') THEN NULL
+         ELSE TRY_CAST(v AS TIMESTAMP) END;
+CREATE OR REPLACE TEMP MACRO stl_boolean(v) AS CASE
+    WHEN lower(v) IN ('true', 't', 'yes', 'y', '1') THEN TRUE
+    WHEN lower(v) IN ('false', 'f', 'no', 'n', '0') THEN FALSE END;
+CREATE OR REPLACE TEMP MACRO stl_local_time_seconds(v) AS CASE
+    WHEN regexp_full_match(v, '\d{{1,2}}:\d{{2}}(:\d{{2}})?') THEN (
+        SELECT CASE WHEN h * 3600 + m * 60 + s <= 86400 AND m < 60 AND s < 60 THEN h * 3600 + m * 60 + s END
+        FROM (SELECT TRY_CAST(split_part(v, ':', 1) AS INTEGER) AS h,
+                     TRY_CAST(split_part(v, ':', 2) AS INTEGER) AS m,
+                     coalesce(TRY_CAST(nullif(split_part(v, ':', 3), '') AS INTEGER), 0) AS s)) END;
+CREATE OR REPLACE TEMP MACRO stl_weekday(v) AS CASE
+    WHEN regexp_full_match(v, '[1-7]') THEN v::INTEGER
+    ELSE list_position(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], left(lower(v), 3))
+         * CASE WHEN lower(v) IN ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'monday', 'tuesday',
+                 'wednesday', 'thursday', 'friday', 'saturday', 'sunday') THEN 1 END END;
+CREATE OR REPLACE TEMP MACRO stl_email(v) AS CASE
+    WHEN regexp_full_match(trim(lower(v)), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN trim(lower(v)) END;
+CREATE OR REPLACE TEMP MACRO stl_e164(v, cc, trunk) AS (
+    SELECT CASE WHEN regexp_full_match(n, '\+[1-9]\d{{6,14}}') THEN n END
+    FROM (SELECT CASE
+            WHEN d IS NULL OR d = '' THEN NULL
+            WHEN starts_with(d, '+') THEN '+' || replace(d[2:], '+', '')
+            WHEN starts_with(d, '00') THEN '+' || d[3:]
+            WHEN cc = '1' AND starts_with(d, '011') THEN '+' || d[4:]
+            WHEN trunk <> '' AND starts_with(d, trunk) THEN '+' || cc || d[length(trunk) + 1:]
+            ELSE '+' || cc || d END AS n
+          FROM (SELECT regexp_replace(regexp_replace(replace(lower(v), '(0)', ''), '\s*(ext\.?|x|#|;ext=).*$', ''),
+                                      '[^0-9+]', '', 'g') AS d)));
+"""
+
+
+@lru_cache(maxsize=None)
+def phone_plan(region: str) -> tuple[str, str]:
+    """(country calling code, national trunk prefix) of a region, from libphonenumber metadata."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    if metadata is None:
+        raise ValueError(f"unknown phone region {region!r} (expected an ISO 3166 alpha-2 code)")
+    return str(metadata.country_code), metadata.national_prefix or ""
+
+
+def phone_plans_table_sql() -> str:
+    """VALUES list of every region's plan, joined to leads that name their country."""
+    rows = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        cc, trunk = phone_plan(region)
+        rows.append(f"('{region}', '{cc}', '{trunk}')")
+    return "SELECT * FROM (VALUES " + ", ".join(rows) + ") AS t(region, cc, trunk)"
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def typed_sql(column: c.Column, raw: str, timezone: str) -> str:
+    """SQL expression giving the typed value of ``raw`` (a trimmed, NULL-if-empty text)."""
+    t = column.type
+    if t == c.TIMESTAMP:
+        return f"stl_timestamp_utc({raw}, {quote(timezone)})"
+    if t == c.DATE:
+        return f"TRY_CAST({raw} AS DATE)"
+    if t == c.INTEGER:
+        # '12.0' is an integer; '12.5' is not.
+        return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = trunc(TRY_CAST({raw} AS DOUBLE)) "
+                f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT) END")
+    if t == c.DECIMAL:
+        return f"TRY_CAST({raw} AS DECIMAL(18, 4))"
+    if t == c.BOOLEAN:
+        return f"stl_boolean({raw})"
+    if t == c.LOCAL_TIME:
+        return (f"CASE WHEN stl_local_time_seconds({raw}) IS NOT NULL THEN "
+                f"lpad((stl_local_time_seconds({raw}) // 3600)::VARCHAR, 2, '0') || ':' || "
+                f"lpad((stl_local_time_seconds({raw}) % 3600 // 60)::VARCHAR, 2, '0') || ':' || "
+                f"lpad((stl_local_time_seconds({raw}) % 60)::VARCHAR, 2, '0') END")
+    if t == c.WEEKDAY:
+        return f"stl_weekday({raw})"
+    if t == c.TIMEZONE:
+        return f"CASE WHEN {raw} IN (SELECT name FROM _stl_timezones) THEN {raw} END"
+    if column.allowed:
+        return f"CASE WHEN lower({raw}) IN ({', '.join(quote(v) for v in column.allowed)}) THEN lower({raw}) END"
+    return raw  # string, phone, email: kept as given; normalised copies sit beside them
+
+
+SQL_TYPES = {
+    c.STRING: "VARCHAR", c.TIMESTAMP: "TIMESTAMP", c.DATE: "DATE", c.LOCAL_TIME: "VARCHAR",
+    c.INTEGER: "BIGINT", c.DECIMAL: "DECIMAL(18, 4)", c.BOOLEAN: "BOOLEAN", c.PHONE: "VARCHAR",
+    c.EMAIL: "VARCHAR", c.TIMEZONE: "VARCHAR", c.WEEKDAY: "INTEGER",
+}
+
+
+def companion_columns(column: c.Column) -> list[tuple[str, str]]:
+    """Derived columns stored next to a contract column: (name, SQL type)."""
+    if column.type == c.PHONE:
+        return [(f"{column.name}_e164", "VARCHAR")]
+    if column.type == c.EMAIL:
+        return [(f"{column.name}_normalized", "VARCHAR")]
+    if column.type == c.LOCAL_TIME:
+        return [(f"{column.name}_seconds", "INTEGER")]
+    return []
+
+
+def companion_sql(column: c.Column, raw: str, cc: str, trunk: str) -> list[str]:
+    if column.type == c.PHONE:
+        return [f"stl_e164({raw}, {cc}, {trunk})"]
+    if column.type == c.EMAIL:
+        return [f"stl_email({raw})"]
+    if column.type == c.LOCAL_TIME:
+        return [f"stl_local_time_seconds({raw})"]
+    return []
+
+
+def describe_invalid(column: c.Column) -> str:
+    """Human wording of what a valid value of this column looks like."""
+    if column.allowed:
+        return "one of " + ", ".join(column.allowed)
+    return {
+        c.TIMESTAMP: "an ISO-8601 timestamp (offset-aware preferred) or epoch seconds/milliseconds",
+        c.DATE: "a date YYYY-MM-DD",
+        c.INTEGER: "a whole number",
+        c.DECIMAL: "a number",
+        c.BOOLEAN: "true/false, yes/no, 1/0",
+        c.LOCAL_TIME: "a local time HH:MM[:SS] up to 24:00",
+        c.WEEKDAY: "an ISO weekday 1-7 or a day name",
+        c.TIMEZONE: "an IANA timezone name",
+    }.get(column.type, "text")
+
+
+def is_checked(column: c.Column) -> bool:
+    """Whether a non-empty value can be invalid (phones and emails never quarantine a row)."""
+    return column.type not in (c.STRING, c.PHONE, c.EMAIL) or bool(column.allowed)

@@ -1,0 +1,134 @@
+"""Every path and option the platform uses, read from the environment once.
+
+No other module reads environment variables: they receive a ``Settings`` (or take
+``get_settings()``). dbt reads the same absolute warehouse path through the environment that
+``Settings.dbt_env()`` builds, so Dagster, dbt and the CLI always open the same file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+# Telemetry goes nowhere here (no network), and each attempt only costs a time-out.
+TELEMETRY_OFF = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+}
+
+
+def _path(env: dict[str, str], name: str, default: Path) -> Path:
+    value = env.get(name)
+    return (Path(value).expanduser() if value else default).resolve()
+
+
+def _source_timezones(raw: str | None) -> dict[str, str]:
+    """Parse ``crm=America/New_York,telephony=UTC`` into a dict."""
+    zones: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        if part.strip():
+            family, _, zone = part.partition("=")
+            zones[family.strip()] = zone.strip()
+    return zones
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and options. Environment variable names are in ``docs/operations.md``."""
+
+    data_dir: Path
+    landing_dir: Path
+    warehouse_path: Path
+    output_dir: Path
+    dagster_home: Path
+    # Timezone used for naive timestamps, per source family (crm, telephony, messaging);
+    # a ``sources.yaml`` in the landing directory overrides these per family.
+    source_timezones: dict[str, str] = field(default_factory=dict)
+    default_source_timezone: str = "UTC"
+    # Region (ISO 3166 alpha-2) whose numbering plan applies to phone numbers written
+    # without a country code.
+    default_phone_region: str = "US"
+    # SQLAlchemy URL of a CRM / telephony database to ingest from, if any.
+    source_database_url: str | None = None
+    # First day of the daily ingestion partitions, and the timezone that cuts the days.
+    partitions_start: dt.date = dt.date(2024, 1, 1)
+    schedule_timezone: str = "UTC"
+    # Event timestamps more than this far past the load time are quarantined as future-dated.
+    future_tolerance_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        data_dir = _path(env, "STL_DATA_DIR", PROJECT_ROOT / "data")
+        return cls(
+            data_dir=data_dir,
+            landing_dir=_path(env, "STL_LANDING_DIR", data_dir / "landing"),
+            warehouse_path=_path(env, "STL_WAREHOUSE_PATH", data_dir / "warehouse" / "speed_to_lead.duckdb"),
+            output_dir=_path(env, "STL_OUTPUT_DIR", data_dir / "output"),
+            dagster_home=_path(env, "DAGSTER_HOME", data_dir / "dagster_home"),
+            source_timezones=_source_timezones(env.get("STL_SOURCE_TIMEZONES")),
+            default_source_timezone=env.get("STL_DEFAULT_SOURCE_TIMEZONE", "UTC"),
+            default_phone_region=env.get("STL_DEFAULT_PHONE_REGION", "US").upper(),
+            source_database_url=env.get("STL_SOURCE_DATABASE_URL") or None,
+            partitions_start=dt.date.fromisoformat(env.get("STL_PARTITIONS_START", "2024-01-01")),
+            schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
+            future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
+        )
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def lock_path(self) -> Path:
+        """The file lock every warehouse writer holds (DuckDB allows one writer process)."""
+        return self.warehouse_path.with_suffix(self.warehouse_path.suffix + ".lock")
+
+    def ensure_dirs(self) -> None:
+        for path in (self.landing_dir, self.warehouse_path.parent, self.output_dir, self.dagster_home):
+            path.mkdir(parents=True, exist_ok=True)
+        dagster_yaml = self.dagster_home / "dagster.yaml"
+        if not dagster_yaml.exists():
+            dagster_yaml.write_text(DAGSTER_INSTANCE_YAML)
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess: the shared warehouse path, telemetry off."""
+        return {**TELEMETRY_OFF, "STL_WAREHOUSE_PATH": str(self.warehouse_path)}
+
+
+# Written into DAGSTER_HOME when absent: telemetry off, and one run at a time touching the
+# warehouse (the ``warehouse`` pool has a limit of 1).
+DAGSTER_INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+run_queue:
+  max_concurrent_runs: 1
+"""
+
+
+def apply_process_env(settings: Settings) -> None:
+    """Export the settings dbt and Dagster read themselves, and switch telemetry off."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    os.environ["STL_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
