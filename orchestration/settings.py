@@ -58,6 +58,7 @@ class Settings:
     default_phone_region: str = "US"
     # SQLAlchemy URL of a CRM / telephony database to ingest from, if any.
     source_database_url: str | None = None
+    source_database_schema: str | None = None
     # First day of the daily ingestion partitions, and the timezone that cuts the days.
     partitions_start: dt.date = dt.date(2024, 1, 1)
     schedule_timezone: str = "UTC"
@@ -78,6 +79,7 @@ class Settings:
             default_source_timezone=env.get("STL_DEFAULT_SOURCE_TIMEZONE", "UTC"),
             default_phone_region=env.get("STL_DEFAULT_PHONE_REGION", "US").upper(),
             source_database_url=env.get("STL_SOURCE_DATABASE_URL") or None,
+            source_database_schema=env.get("STL_SOURCE_DATABASE_SCHEMA") or None,
             partitions_start=dt.date.fromisoformat(env.get("STL_PARTITIONS_START", "2024-01-01")),
             schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
@@ -103,16 +105,14 @@ class Settings:
         return {**TELEMETRY_OFF, "STL_WAREHOUSE_PATH": str(self.warehouse_path)}
 
 
-# Written into DAGSTER_HOME when absent: telemetry off, and one run at a time touching the
-# warehouse (the ``warehouse`` pool has a limit of 1).
+# Written into DAGSTER_HOME when absent: telemetry off, and one step at a time touching the
+# warehouse across runs (every writer is in the ``warehouse`` pool; pools default to 1 slot).
 DAGSTER_INSTANCE_YAML = """\
 telemetry:
   enabled: false
 concurrency:
   pools:
     default_limit: 1
-run_queue:
-  max_concurrent_runs: 1
 """
 
 

@@ -1,0 +1,19 @@
+-- Current version of each calls record (see macros/latest_version.sql).
+select
+    call_id,
+    started_at,
+    answered_at,
+    ended_at,
+    direction,
+    from_number,
+    from_number_e164,
+    to_number,
+    to_number_e164,
+    rep_id,
+    disposition,
+    duration_seconds,
+    lead_id,
+    _source_file,
+    _loaded_at
+from {{ source('raw', 'calls') }}
+{{ latest_version('call_id') }}

@@ -1,0 +1,63 @@
+"""Where a run ends for a person: what landed, what was quarantined and why, match rates."""
+
+
+import json
+
+import dagster as dg
+
+from orchestration.ingest import contract as c
+from orchestration.ingest.matching import match_rates
+from orchestration.resources import WarehouseResource
+
+
+def collect_summary(con) -> dict:
+    files = con.execute("""
+        SELECT entity, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
+        FROM raw.ingested_files GROUP BY entity ORDER BY entity""").fetchall()
+    reasons = con.execute("""
+        SELECT entity, reason, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY entity, reason""").fetchall()
+    current = {
+        e.name: con.execute(f"SELECT count(*) FROM staging.stg_{e.name}").fetchone()[0]
+        for e in c.ENTITIES
+    }
+    return {
+        "files": {r[0]: {"files": r[1], "rows_read": r[2], "rows_loaded": r[3], "rows_quarantined": r[4]} for r in files},
+        "quarantine": [{"entity": r[0], "reason": r[1], "rows": r[2]} for r in reasons],
+        "current_records": current,
+        "match_rates": match_rates(con),
+    }
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = ["# Pipeline summary", "", "## Extracts", "", "| entity | files | rows read | loaded | quarantined | current records |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for entity, f in summary["files"].items():
+        lines.append(f"| {entity} | {f['files']} | {f['rows_read']} | {f['rows_loaded']} | {f['rows_quarantined']} | "
+                     f"{summary['current_records'].get(entity, '')} |")
+    lines += ["", "## Quarantine", "", "| entity | reason | rows |", "|---|---|---:|"]
+    lines += [f"| {q['entity']} | {q['reason']} | {q['rows']} |" for q in summary["quarantine"]]
+    lines += ["", "## Telephony and messaging matched to leads", "", "| channel | activities | by CRM id | by phone | by email | unmatched | match rate |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for channel, r in summary["match_rates"].items():
+        lines.append(f"| {channel} | {r['activities']} | {r['by_crm_id']} | {r['by_phone']} | {r['by_email']} | "
+                     f"{r['unmatched']} | {r['match_rate']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+@dg.asset(
+    group_name="delivery",
+    deps=[dg.AssetKey(["staging", f"stg_{e.name}"]) for e in c.ENTITIES]
+    + [dg.AssetKey(["staging", "stg_activity_lead_matches"])],
+    description="Run summary (extracts, quarantine, match rates) written to the output directory.",
+    pool="warehouse",
+)
+def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    settings = warehouse.settings()
+    with warehouse.writer() as con:
+        summary = collect_summary(con)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    (settings.output_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    markdown = summary_markdown(summary)
+    (settings.output_dir / "pipeline_summary.md").write_text(markdown)
+    return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md(markdown),
+                                          "path": str(settings.output_dir / "pipeline_summary.md")})

@@ -1,0 +1,539 @@
+"""Per-day extract files: buffering by event day, formatting, planting bad rows, writing.
+
+Rows arrive from the simulation as numeric columns (plus a few Arrow string columns) together
+with their event time. They wait in a buffer per (entity, UTC day of the event time) until no
+later simulation step can add to that day, then the day's rows are sorted by event time,
+formatted, mixed with the deliberately broken rows of that file and written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from orchestration.ingest.contract import ENTITY_BY_NAME
+
+from . import catalog as C
+from . import textfmt as T
+from .org import TzTable
+
+LEAD_STATUSES = ("new", "working", "contacted", "qualified", "unqualified", "converted", "nurture", "unresponsive")
+OPP_STAGES = ("qualification", "proposal", "negotiation", "closed_won", "closed_lost")
+DIRECTIONS = ("outbound", "inbound")
+CALL_DISPOSITIONS = ("connected", "voicemail", "no_answer", "busy", "failed")
+SMS_STATUSES = ("delivered", "sent", "failed", "undelivered", "received")
+EMAIL_STATUSES = ("delivered", "sent", "bounced", "failed", "received")
+APPOINTMENT_STATUSES = ("scheduled", "completed", "no_show", "cancelled", "rescheduled")
+BOOL_TEXT = ("false", "true")
+
+QUARANTINE_ORDER = ("malformed_row", "missing_required_value", "invalid_value", "future_timestamp",
+                    "negative_duration", "duplicate_key")
+
+# Row tags (non-quarantined anomalies), per entity family
+TAG_NONE = 0
+TAG_DUPLICATE_SUBMISSION = 1
+TAG_BOT = 2
+TAG_TEST = 3
+TAG_BEFORE_LEAD = 1
+TAG_UNKNOWN_CONTACT = 2
+
+PLANTED_ID_BASE = 90_000_000  # numeric ids of planted rows (never used by clean rows)
+PLANTED_HEX_SALT = 1 << 60
+
+FORMAT = {
+    "leads": "csv", "lead_status_history": "csv", "appointments": "csv", "calls": "csv",
+    "sms": "jsonl", "emails": "jsonl", "opportunities": "parquet",
+}
+EXT = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}
+EVENT_ENTITIES = ("leads", "lead_status_history", "appointments", "opportunities", "calls", "sms", "emails")
+CRM_TEXT_TIMESTAMPS = {
+    "leads": ("created_at", "form_submitted_at"),
+    "lead_status_history": ("changed_at",),
+    "appointments": ("booked_at", "scheduled_start_at", "scheduled_end_at"),
+}
+UTC_TIMESTAMPS = {
+    "calls": ("started_at", "answered_at", "ended_at"),
+    "sms": ("sent_at",),
+    "emails": ("sent_at",),
+}
+
+# Bad values that fail to parse as their column's type or fall outside its allowed values.
+INVALID_VALUES = {
+    "leads": (("score", "high"), ("score", "140"), ("created_at", "not a date"), ("is_test", "perhaps")),
+    "lead_status_history": (("changed_at", "not a date"), ("changed_at", "2026-13-45 25:61:00")),
+    "appointments": (("status", "tentative"), ("booked_at", "yesterday"), ("scheduled_start_at", "TBD")),
+    "calls": (("direction", "sideways"), ("disposition", "hung_up"), ("duration_seconds", "12s"),
+              ("started_at", "not a date")),
+    "sms": (("direction", "sideways"), ("delivery_status", "teleported"), ("is_automated", "perhaps"),
+            ("sent_at", "not a date")),
+    "emails": (("direction", "sideways"), ("delivery_status", "opened"), ("sent_at", "not a date")),
+}
+
+
+@dataclass
+class Lookups:
+    rep_ids: list[str]
+    team_ids: list[str]
+    campaigns: list[str]
+
+
+def _take(col, idx: np.ndarray):
+    if isinstance(col, np.ndarray):
+        return col[idx]
+    return col.take(pa.array(idx, pa.int64()))
+
+
+def _concat(parts: list):
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return pa.concat_arrays([p if isinstance(p, pa.Array) else p.combine_chunks() for p in parts])
+
+
+class Sink:
+    def __init__(self, landing_dir: Path, t0_ms: int, days: int, start_date: dt.date, seed: int,
+                 messy_share: float, crm_tz: TzTable, lookups: Lookups):
+        self.dir = landing_dir
+        self.t0 = t0_ms
+        self.days = days
+        self.start_date = start_date
+        self.seed = seed
+        self.messy = messy_share
+        self.tz = crm_tz
+        self.lk = lookups
+        self.pending: dict[str, dict[int, list[dict]]] = {e: defaultdict(list) for e in EVENT_ENTITIES}
+        self.flushed_through = -1
+        self.rows = {e: 0 for e in EVENT_ENTITIES}
+        self.files = {e: 0 for e in EVENT_ENTITIES}
+        self.planted = {e: {r: 0 for r in QUARANTINE_ORDER} for e in EVENT_ENTITIES}
+        self.tags = {e: defaultdict(int) for e in EVENT_ENTITIES}
+        self.with_lead_id = {e: 0 for e in ("calls", "sms", "emails")}
+        self.aware_rows = {e: 0 for e in CRM_TEXT_TIMESTAMPS}
+        self.dst_rows = {e: 0 for e in CRM_TEXT_TIMESTAMPS}
+        self.dst_values = {e: {c: 0 for c in cols} for e, cols in CRM_TEXT_TIMESTAMPS.items()}
+        self.dropped_after_window = {e: 0 for e in EVENT_ENTITIES}
+        self.planted_counter = 0
+        for e in EVENT_ENTITIES:
+            (self.dir / e).mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- buffering
+    def add(self, entity: str, cols: dict, event_ms: np.ndarray, file_ms: np.ndarray | None = None) -> None:
+        """Queue rows; ``file_ms`` (default the event time) picks the day file."""
+        if len(event_ms) == 0:
+            return
+        ref = event_ms if file_ms is None else file_ms
+        day = np.floor_divide(ref - self.t0, T.DAY_MS)
+        keep = (day >= 0) & (day < self.days)
+        self.dropped_after_window[entity] += int((day >= self.days).sum())
+        if not keep.all():
+            idx = np.flatnonzero(keep)
+            cols = {k: _take(v, idx) for k, v in cols.items()}
+            event_ms, day = event_ms[idx], day[idx]
+        if len(day) == 0:
+            return
+        order = np.argsort(day, kind="stable")
+        day_sorted = day[order]
+        cuts = np.flatnonzero(np.diff(day_sorted)) + 1
+        bounds = np.concatenate([[0], cuts, [len(day_sorted)]])
+        cols = {k: _take(v, order) for k, v in cols.items()}
+        event_sorted = event_ms[order]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            d = int(day_sorted[a])
+            if d <= self.flushed_through:
+                raise RuntimeError(f"{entity}: row for day {d} after it was written")
+            piece = {k: (v[a:b] if isinstance(v, np.ndarray) else v.slice(a, b - a)) for k, v in cols.items()}
+            piece["_event"] = event_sorted[a:b]
+            self.pending[entity][d].append(piece)
+
+    def flush_through(self, day: int) -> None:
+        for d in range(self.flushed_through + 1, min(day, self.days - 1) + 1):
+            for entity in EVENT_ENTITIES:
+                parts = self.pending[entity].pop(d, [])
+                self._write_day(entity, d, parts)
+            self.flushed_through = d
+
+    def pending_rows(self) -> int:
+        return sum(len(p["_event"]) for e in self.pending.values() for parts in e.values() for p in parts)
+
+    # ---------------------------------------------------------------- formatting
+    def _rng(self, entity: str, day: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, 7, EVENT_ENTITIES.index(entity), day]))
+
+    def _crm_ts(self, entity: str, col: str, ms: np.ndarray, aware: np.ndarray, valid: np.ndarray):
+        off = self.tz.offset(np.where(valid, ms, 0))
+        amb = valid & ~aware & self.tz.second_pass_of_repeated_hour(ms)
+        self.dst_values[entity][col] += int(amb.sum())
+        return T.local_iso(ms, off, aware, valid), amb
+
+    def _format(self, entity: str, b: dict) -> tuple[list[str], list[pa.Array], dict]:
+        """Column names (contract order) and their text, plus per-row metadata."""
+        n = len(b["_event"])
+        lk = self.lk
+        meta: dict = {"ms": {}, "aware": None}
+        if entity in CRM_TEXT_TIMESTAMPS:
+            aware = b["aware"].copy()
+            ms_cols = {"leads": {"created_at": b["created"], "form_submitted_at": b["form"]},
+                       "lead_status_history": {"changed_at": b["changed"]},
+                       "appointments": {"booked_at": b["booked"], "scheduled_start_at": b["start"],
+                                        "scheduled_end_at": b["end"]}}[entity]
+            if entity == "appointments":
+                # A naive end read back an hour early must not fall before its start.
+                back_s = self.tz.naive_readback(b["start"])
+                back_e = self.tz.naive_readback(b["end"])
+                aware |= back_e < back_s
+            texts, amb_any = {}, np.zeros(n, bool)
+            for col, ms in ms_cols.items():
+                valid = ms >= 0
+                texts[col], amb = self._crm_ts(entity, col, ms, aware, valid)
+                amb_any |= amb
+            self.aware_rows[entity] += int(aware.sum())
+            self.dst_rows[entity] += int(amb_any.sum())
+            meta["aware"] = aware
+            meta["ambiguous"] = amb_any
+            meta["ms"] = ms_cols
+        if entity == "leads":
+            cols = {
+                "lead_id": T.prefixed_numbers("L", b["g"] + 1, 8),
+                "created_at": texts["created_at"],
+                "form_submitted_at": texts["form_submitted_at"],
+                "source": T.take_strings(C.SOURCES, b["source"]),
+                "campaign": T.take_strings(lk.campaigns, b["campaign"]),
+                "score": T.int_strings(b["score"]),
+                "region": T.take_strings(C.REGIONS, b["region"]),
+                "country": T.take_strings(C.COUNTRIES, b["country"]),
+                "owner_rep_id": T.take_strings(lk.rep_ids, b["owner"]),
+                "team_id": T.take_strings(lk.team_ids, b["team"]),
+                "email": b["email"],
+                "phone": b["phone"],
+                "first_name": b["first"],
+                "last_name": b["last"],
+                "user_agent": b["ua"],
+                "is_test": T.take_strings(BOOL_TEXT, b["is_test"]),
+            }
+            meta["plain"] = (b["tag"] == TAG_NONE) & ~meta["ambiguous"]
+        elif entity == "lead_status_history":
+            cols = {
+                "lead_id": T.prefixed_numbers("L", b["g"] + 1, 8),
+                "status": T.take_strings(LEAD_STATUSES, b["status"]),
+                "changed_at": texts["changed_at"],
+                "previous_status": T.take_strings(LEAD_STATUSES, b["prev"]),
+                "rep_id": T.take_strings(lk.rep_ids, b["rep"]),
+            }
+            meta["plain"] = ~meta["ambiguous"]
+        elif entity == "appointments":
+            cols = {
+                "appointment_id": T.prefixed_numbers("APT-", b["no"] + 1, 8),
+                "lead_id": T.prefixed_numbers("L", b["g"] + 1, 8),
+                "rep_id": T.take_strings(lk.rep_ids, b["rep"]),
+                "booked_at": texts["booked_at"],
+                "scheduled_start_at": texts["scheduled_start_at"],
+                "scheduled_end_at": texts["scheduled_end_at"],
+                "status": T.take_strings(APPOINTMENT_STATUSES, b["status"]),
+            }
+            meta["plain"] = ~meta["ambiguous"]
+        elif entity == "calls":
+            ans = b["answered"] >= 0
+            lead = b["lead"] >= 0
+            cols = {
+                "call_id": T.hex_ids("CA", b["no"], self.seed * 1000 + 1),
+                "started_at": T.utc_iso(b["started"]),
+                "answered_at": T.utc_iso(b["answered"], ans),
+                "ended_at": T.utc_iso(b["ended"]),
+                "direction": T.take_strings(DIRECTIONS, b["direction"]),
+                "from_number": T.e164(b["from"]),
+                "to_number": T.e164(b["to"]),
+                "rep_id": T.take_strings(lk.rep_ids, b["rep"]),
+                "disposition": T.take_strings(CALL_DISPOSITIONS, b["disp"]),
+                "duration_seconds": T.int_strings(b["dur"]),
+                "lead_id": T.prefixed_numbers("L", b["lead"] + 1, 8, lead),
+            }
+            meta["ms"] = {"started_at": b["started"], "answered_at": b["answered"], "ended_at": b["ended"]}
+            meta["plain"] = b["tag"] == TAG_NONE
+            self.with_lead_id["calls"] += int(lead.sum())
+        elif entity in ("sms", "emails"):
+            lead = b["lead"] >= 0
+            if entity == "sms":
+                cols = {
+                    "message_id": T.hex_ids("SM", b["no"], self.seed * 1000 + 2),
+                    "sent_at": T.utc_iso(b["sent"]),
+                    "direction": T.take_strings(DIRECTIONS, b["direction"]),
+                    "from_number": T.e164(b["from"]),
+                    "to_number": T.e164(b["to"]),
+                    "rep_id": T.take_strings(lk.rep_ids, b["rep"]),
+                    "delivery_status": T.take_strings(SMS_STATUSES, b["status"]),
+                    "is_automated": T.take_strings(BOOL_TEXT, b["auto"]),
+                    "lead_id": T.prefixed_numbers("L", b["lead"] + 1, 8, lead),
+                }
+            else:
+                cols = {
+                    "email_id": T.hex_ids("EM", b["no"], self.seed * 1000 + 3),
+                    "sent_at": T.utc_iso(b["sent"]),
+                    "direction": T.take_strings(DIRECTIONS, b["direction"]),
+                    "from_address": b["from_addr"],
+                    "to_address": b["to_addr"],
+                    "rep_id": T.take_strings(lk.rep_ids, b["rep"]),
+                    "delivery_status": T.take_strings(EMAIL_STATUSES, b["status"]),
+                    "is_automated": T.take_strings(BOOL_TEXT, b["auto"]),
+                    "lead_id": T.prefixed_numbers("L", b["lead"] + 1, 8, lead),
+                }
+            meta["ms"] = {"sent_at": b["sent"]}
+            meta["plain"] = b["tag"] == TAG_NONE
+            self.with_lead_id[entity] += int(lead.sum())
+        else:
+            raise KeyError(entity)
+        if "tag" in b:
+            for tag, cnt in zip(*np.unique(b["tag"], return_counts=True)):
+                self.tags[entity][int(tag)] += int(cnt)
+        names = [c.name for c in ENTITY_BY_NAME[entity].columns]
+        assert list(cols) == names, (entity, list(cols))
+        return names, [cols[c] for c in names], meta
+
+    # ---------------------------------------------------------------- writing
+    def _write_day(self, entity: str, day: int, parts: list[dict]) -> None:
+        date = self.start_date + dt.timedelta(days=day)
+        path = self.dir / entity / f"{entity}_{date.isoformat()}.{EXT[FORMAT[entity]]}"
+        if parts:
+            b = {k: _concat([p[k] for p in parts]) for k in parts[0]}
+            tie = b["no"] if "no" in b else b["g"]
+            order = np.lexsort((tie, b["_event"]))
+            b = {k: _take(v, order) for k, v in b.items()}
+        else:
+            b = None
+        rng = self._rng(entity, day)
+        if FORMAT[entity] == "parquet":
+            self._write_opportunities(path, b, rng)
+            return
+        if b is None:
+            if FORMAT[entity] == "csv":
+                names = [c.name for c in ENTITY_BY_NAME[entity].columns]
+                path.write_bytes((",".join(names) + "\n").encode())
+                self.files[entity] += 1
+            return
+        names, cols, meta = self._format(entity, b)
+        n = len(b["_event"])
+        if FORMAT[entity] == "csv":
+            esc = [T.csv_escape(c) if nm in ("user_agent", "first_name", "last_name", "campaign") else c
+                   for nm, c in zip(names, cols)]
+            lines = T.csv_lines(esc)
+        else:
+            kinds = ["raw" if nm == "is_automated" else "str" for nm in names]
+            lines = T.json_lines(names, cols, kinds)
+        bad_lines, bad_keys = self._plant(entity, names, cols, lines, meta, n, rng)
+        if bad_lines:
+            allv = pa.concat_arrays([lines, pa.array(bad_lines, pa.string())])
+            keys = np.concatenate([np.arange(n, dtype=np.float64), np.array(bad_keys)])
+            lines = allv.take(pa.array(np.argsort(keys, kind="stable")))
+        body = T.lines_bytes(lines)
+        if FORMAT[entity] == "csv":
+            body = (",".join(names) + "\n").encode() + body
+        path.write_bytes(body)
+        self.files[entity] += 1
+        self.rows[entity] += len(lines)
+
+    # ---------------------------------------------------------------- planting
+    def _counts(self, entity: str, n_plain: int, reasons: tuple[str, ...], rng) -> dict[str, int]:
+        out = {}
+        if self.messy <= 0 or n_plain == 0:
+            return {r: 0 for r in reasons}
+        rate = self.messy * C.MESSY_QUARANTINE_PER_REASON
+        for r in reasons:
+            k = int(rng.binomial(n_plain, rate))
+            if k == 0 and self.planted[entity][r] == 0 and n_plain >= 3:
+                k = 1  # every kind present at least once, in the first file big enough
+            out[r] = k
+        return out
+
+    def _fresh_key(self, entity: str) -> str:
+        self.planted_counter += 1
+        k = self.planted_counter
+        if entity == "leads":
+            return f"L{PLANTED_ID_BASE + k:08d}"
+        if entity == "appointments":
+            return f"APT-{PLANTED_ID_BASE + k:08d}"
+        if entity == "opportunities":
+            return f"OPP-{PLANTED_ID_BASE + k:08d}"
+        prefix, salt = {"calls": ("CA", 1), "sms": ("SM", 2), "emails": ("EM", 3)}[entity]
+        return T.hex_ids(prefix, np.array([k], np.uint64), self.seed * 1000 + salt + PLANTED_HEX_SALT)[0].as_py()
+
+    def _ts_text(self, entity: str, ms: int, aware: bool) -> str:
+        if entity in CRM_TEXT_TIMESTAMPS:
+            off = int(self.tz.offset(np.array([ms]))[0])
+            return T.local_iso(np.array([ms]), np.array([off]), np.array([aware]))[0].as_py()
+        return T.utc_iso(np.array([ms]))[0].as_py()
+
+    @staticmethod
+    def _shift_year(text: str | None, event_year: int) -> str | None:
+        if text is None:
+            return None
+        m = re.match(r"^(\d{4})-(\d{2})-(\d{2})(.*)$", text)
+        year = 2099 + int(m.group(1)) - event_year
+        day = m.group(3)
+        if m.group(2) == "02" and day == "29":
+            day = "28"
+        return f"{year:04d}-{m.group(2)}-{day}{m.group(4)}"
+
+    def _plant(self, entity, names, cols, lines, meta, n, rng):
+        spec = ENTITY_BY_NAME[entity]
+        fmt = FORMAT[entity]
+        plain = np.flatnonzero(meta["plain"])
+        reasons = ["malformed_row", "missing_required_value", "invalid_value", "future_timestamp"]
+        if spec.ordered:
+            reasons.append("negative_duration")
+        reasons.append("duplicate_key")
+        counts = self._counts(entity, len(plain), tuple(reasons), rng)
+        if not any(counts.values()):
+            return [], []
+        key_col = spec.key[0] if len(spec.key) == 1 else None
+        event_col = spec.event_time
+        bad_lines: list[str] = []
+        bad_keys: list[float] = []
+
+        def row(i: int) -> dict:
+            return {nm: c[i].as_py() for nm, c in zip(names, cols)}
+
+        def render(values: dict) -> str:
+            if fmt == "csv":
+                return ",".join(T.csv_escape_py(values[nm]) for nm in names)
+            obj = {}
+            for nm in names:
+                v = values[nm]
+                if nm == "is_automated" and v in ("true", "false"):
+                    v = v == "true"
+                obj[nm] = v
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+        for reason in reasons:
+            for _ in range(counts[reason]):
+                i = int(plain[rng.integers(len(plain))])
+                vals = row(i)
+                if reason != "duplicate_key" and key_col is not None:
+                    vals[key_col] = self._fresh_key(entity)
+                if reason == "malformed_row":
+                    if fmt == "csv":
+                        if rng.random() < 0.5:
+                            text = render(vals) + ",unexpected extra field"
+                        else:
+                            fields = [T.csv_escape_py(vals[nm]) for nm in names]
+                            keep = int(rng.integers(max(1, len(fields) - 5), len(fields)))
+                            text = ",".join(fields[:keep])
+                    else:
+                        full = render(vals)
+                        text = full[: int(rng.integers(max(2, len(full) // 3), len(full) - 1))]
+                elif reason == "missing_required_value":
+                    req = [c for c in spec.required_columns if c != key_col or key_col is None]
+                    req = spec.required_columns if rng.random() < 0.3 else (req or spec.required_columns)
+                    vals[req[int(rng.integers(len(req)))]] = None
+                    text = render(vals)
+                elif reason == "invalid_value":
+                    col, value = INVALID_VALUES[entity][int(rng.integers(len(INVALID_VALUES[entity])))]
+                    vals[col] = value
+                    text = render(vals)
+                elif reason == "future_timestamp":
+                    event_year = int(vals[event_col][:4])
+                    for c in spec.columns:
+                        if c.type == "timestamp":
+                            vals[c.name] = self._shift_year(vals[c.name], event_year)
+                    text = render(vals)
+                elif reason == "negative_duration":
+                    aware = bool(meta["aware"][i]) if meta["aware"] is not None else False
+                    if entity == "calls":
+                        start = int(meta["ms"]["started_at"][i])
+                        vals["answered_at"] = None
+                        vals["ended_at"] = self._ts_text(entity, start - int(rng.integers(30_000, 600_000)), aware)
+                        vals["duration_seconds"] = None
+                    elif entity == "appointments":
+                        start = int(meta["ms"]["scheduled_start_at"][i])
+                        gap = int(rng.integers(2 * T.HOUR_MS, 3 * T.HOUR_MS))
+                        vals["scheduled_end_at"] = self._ts_text(entity, start - gap, aware)
+                    else:
+                        raise KeyError(entity)
+                    text = render(vals)
+                else:  # duplicate_key: the very same line again, later in the file
+                    text = lines[i].as_py()
+                bad_lines.append(text)
+                low = i + 0.5 if reason == "duplicate_key" else -0.5
+                bad_keys.append(float(rng.uniform(low, n)))
+                self.planted[entity][reason] += 1
+        return bad_lines, bad_keys
+
+    # ---------------------------------------------------------------- parquet
+    OPP_SCHEMA = pa.schema([
+        ("opportunity_id", pa.string()),
+        ("lead_id", pa.string()),
+        ("created_at", pa.timestamp("ms", tz="UTC")),
+        ("stage", pa.string()),
+        ("amount", pa.decimal128(12, 2)),
+        ("currency", pa.string()),
+        ("closed_at", pa.timestamp("ms", tz="UTC")),
+        ("is_won", pa.bool_()),
+    ])
+
+    def _write_opportunities(self, path: Path, b: dict | None, rng) -> None:
+        import decimal
+
+        if b is None:
+            table = self.OPP_SCHEMA.empty_table()
+            pq.write_table(table, path)
+            self.files["opportunities"] += 1
+            return
+        n = len(b["_event"])
+        closed = b["closed"] >= 0
+        won = b["won"]
+        amount = pa.array(b["cents"], pa.int64())
+        cols = {
+            "opportunity_id": T.prefixed_numbers("OPP-", b["no"] + 1, 8),
+            "lead_id": T.prefixed_numbers("L", b["g"] + 1, 8),
+            "created_at": pa.array(b["created"], pa.timestamp("ms", tz="UTC")),
+            "stage": T.take_strings(OPP_STAGES, b["stage"]),
+            "amount": pc.divide(pc.cast(amount, pa.decimal128(14, 2)), pa.scalar(decimal.Decimal(100), pa.decimal128(5, 0))).cast(pa.decimal128(12, 2)),
+            "currency": T.take_strings(C.COUNTRY_CURRENCY, b["currency"]),
+            "closed_at": pa.array(b["closed"], pa.timestamp("ms", tz="UTC"), mask=~closed),
+            "is_won": pa.array(won == 1, pa.bool_(), mask=won < 0),
+        }
+        table = pa.table(cols, schema=self.OPP_SCHEMA)
+        reasons = ("missing_required_value", "invalid_value", "future_timestamp", "negative_duration", "duplicate_key")
+        counts = self._counts("opportunities", n, reasons, rng)
+        bad_rows, bad_keys = [], []
+        rows = None
+        for reason in reasons:
+            for _ in range(counts[reason]):
+                if rows is None:
+                    rows = table.to_pylist()
+                i = int(rng.integers(n))
+                r = dict(rows[i])
+                if reason != "duplicate_key":
+                    r["opportunity_id"] = self._fresh_key("opportunities")
+                if reason == "missing_required_value":
+                    r[("lead_id", "created_at")[int(rng.integers(2))]] = None
+                elif reason == "invalid_value":
+                    r["amount"] = -r["amount"] if r["amount"] else decimal.Decimal("-100.00")
+                elif reason == "future_timestamp":
+                    years = 2099 - r["created_at"].year
+                    for c in ("created_at", "closed_at"):
+                        if r[c] is not None:
+                            v = r[c]
+                            if v.month == 2 and v.day == 29:
+                                v = v.replace(day=28)
+                            r[c] = v.replace(year=v.year + years)
+                elif reason == "negative_duration":
+                    r["closed_at"] = r["created_at"] - dt.timedelta(days=int(rng.integers(3, 11)))
+                    r["stage"], r["is_won"] = "closed_lost", False
+                bad_rows.append(r)
+                bad_keys.append(float(rng.uniform(i + 0.5 if reason == "duplicate_key" else -0.5, n)))
+                self.planted["opportunities"][reason] += 1
+        if bad_rows:
+            extra = pa.Table.from_pylist(bad_rows, schema=self.OPP_SCHEMA)
+            table = pa.concat_tables([table, extra])
+            keys = np.concatenate([np.arange(n, dtype=np.float64), np.array(bad_keys)])
+            table = table.take(pa.array(np.argsort(keys, kind="stable")))
+        pq.write_table(table, path)
+        self.files["opportunities"] += 1
+        self.rows["opportunities"] += table.num_rows

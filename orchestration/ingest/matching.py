@@ -1,0 +1,95 @@
+"""Matching telephony and messaging records to leads.
+
+Calls, SMS and emails name the other party by phone number or address, rarely by CRM id. Each
+activity is matched, in this order, by:
+1. ``crm_id``: its ``lead_id`` names a lead that exists;
+2. ``phone``: the other party's E.164 number (the ``to`` side of an outbound record, the ``from``
+   side of an inbound one) equals a lead's ``phone_e164``;
+3. ``email``: the other party's lower-cased address equals a lead's ``email_normalized``.
+When several leads share the number or address (repeat submissions), the activity goes to the
+most recent lead created at or before it; an activity older than every such lead goes to the
+earliest one and is flagged ``matched_before_lead_created`` (an integrity anomaly the gates count).
+Unmatched activities stay in the table with ``match_method = 'unmatched'``: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Raw tables hold every loaded version of a record (daily extracts repeat and correct rows);
+# the current version is the one loaded last, then the latest extract date, file and row.
+LATEST_VERSION_ORDER = "_loaded_at DESC, _extract_date DESC NULLS LAST, _source_file DESC, _source_row DESC"
+
+ACTIVITY_SOURCES = {
+    # channel: (table, id column, time column, phone of the other party, email of the other party)
+    "call": ("calls", "call_id", "started_at",
+             "CASE direction WHEN 'outbound' THEN to_number_e164 ELSE from_number_e164 END", "NULL"),
+    "sms": ("sms", "message_id", "sent_at",
+            "CASE direction WHEN 'outbound' THEN to_number_e164 ELSE from_number_e164 END", "NULL"),
+    "email": ("emails", "email_id", "sent_at", "NULL",
+              "CASE direction WHEN 'outbound' THEN to_address_normalized ELSE from_address_normalized END"),
+}
+
+
+def _current(table: str, key: str) -> str:
+    return f"(SELECT * FROM raw.{table} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)"
+
+
+def build_matches(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build raw.activity_lead_matches from the current raw leads and activities."""
+    activities = " UNION ALL ".join(
+        f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, "
+        f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
+        f"FROM {_current(table, id_col)}"
+        for channel, (table, id_col, time_col, phone, email) in ACTIVITY_SOURCES.items()
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TABLE raw.activity_lead_matches AS
+        WITH leads AS (SELECT lead_id, created_at, phone_e164, email_normalized FROM {_current('leads', 'lead_id')}),
+        acts AS ({activities}),
+        by_phone_before AS (
+            SELECT a.channel, a.activity_id, l.lead_id
+            FROM acts a ASOF JOIN (SELECT * FROM leads WHERE phone_e164 IS NOT NULL) l
+              ON a.contact_phone_e164 = l.phone_e164 AND a.activity_at >= l.created_at),
+        by_email_before AS (
+            SELECT a.channel, a.activity_id, l.lead_id
+            FROM acts a ASOF JOIN (SELECT * FROM leads WHERE email_normalized IS NOT NULL) l
+              ON a.contact_email_normalized = l.email_normalized AND a.activity_at >= l.created_at),
+        first_by_phone AS (
+            SELECT phone_e164, arg_min(lead_id, created_at) AS lead_id FROM leads
+            WHERE phone_e164 IS NOT NULL GROUP BY phone_e164),
+        first_by_email AS (
+            SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM leads
+            WHERE email_normalized IS NOT NULL GROUP BY email_normalized)
+        SELECT a.channel, a.activity_id, a.activity_at, a.crm_lead_id,
+               a.contact_phone_e164, a.contact_email_normalized,
+               coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id,
+               CASE WHEN ci.lead_id IS NOT NULL THEN 'crm_id'
+                    WHEN coalesce(pb.lead_id, pf.lead_id) IS NOT NULL THEN 'phone'
+                    WHEN coalesce(eb.lead_id, ef.lead_id) IS NOT NULL THEN 'email'
+                    ELSE 'unmatched' END AS match_method,
+               ci.lead_id IS NULL AND pb.lead_id IS NULL
+                   AND (pf.lead_id IS NOT NULL OR (eb.lead_id IS NULL AND ef.lead_id IS NOT NULL))
+                   AS matched_before_lead_created
+        FROM acts a
+        LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
+        LEFT JOIN by_phone_before pb USING (channel, activity_id)
+        LEFT JOIN first_by_phone pf ON pf.phone_e164 = a.contact_phone_e164
+        LEFT JOIN by_email_before eb USING (channel, activity_id)
+        LEFT JOIN first_by_email ef ON ef.email_normalized = a.contact_email_normalized
+    """)
+
+
+def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per channel: activities, matched by each method, unmatched, match rate."""
+    rows = con.execute("""
+        SELECT channel, count(*) AS activities,
+               count_if(match_method = 'crm_id'), count_if(match_method = 'phone'),
+               count_if(match_method = 'email'), count_if(match_method = 'unmatched'),
+               count_if(matched_before_lead_created)
+        FROM raw.activity_lead_matches GROUP BY channel ORDER BY channel""").fetchall()
+    return {
+        r[0]: {"activities": r[1], "by_crm_id": r[2], "by_phone": r[3], "by_email": r[4], "unmatched": r[5],
+               "before_lead_created": r[6], "match_rate": round((r[1] - r[5]) / r[1], 4) if r[1] else None}
+        for r in rows
+    }
