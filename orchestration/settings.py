@@ -132,3 +132,10 @@ def get_settings() -> Settings:
     if _settings is None:
         _settings = Settings.from_env()
     return _settings
+
+
+def use_settings(settings: Settings) -> None:
+    """Make ``settings`` the process-wide settings (tests, the benchmark's child process)."""
+    global _settings
+    _settings = settings
+    os.environ["STL_WAREHOUSE_PATH"] = str(settings.warehouse_path)

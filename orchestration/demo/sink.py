@@ -86,6 +86,15 @@ class Lookups:
     campaigns: list[str]
 
 
+def cents_to_decimal(cents: np.ndarray) -> pa.Array:
+    """int64 cents -> decimal128(12, 2) without a Python object per value."""
+    lo = np.asarray(cents, np.int64)
+    words = np.empty(2 * len(lo), np.int64)
+    words[0::2] = lo
+    words[1::2] = np.where(lo < 0, -1, 0)
+    return pa.Array.from_buffers(pa.decimal128(12, 2), len(lo), [None, pa.py_buffer(words.tobytes())])
+
+
 def _take(col, idx: np.ndarray):
     if isinstance(col, np.ndarray):
         return col[idx]
@@ -180,10 +189,11 @@ class Sink:
         meta: dict = {"ms": {}, "aware": None}
         if entity in CRM_TEXT_TIMESTAMPS:
             aware = b["aware"].copy()
-            ms_cols = {"leads": {"created_at": b["created"], "form_submitted_at": b["form"]},
-                       "lead_status_history": {"changed_at": b["changed"]},
-                       "appointments": {"booked_at": b["booked"], "scheduled_start_at": b["start"],
-                                        "scheduled_end_at": b["end"]}}[entity]
+            source_cols = {"leads": {"created_at": "created", "form_submitted_at": "form"},
+                           "lead_status_history": {"changed_at": "changed"},
+                           "appointments": {"booked_at": "booked", "scheduled_start_at": "start",
+                                            "scheduled_end_at": "end"}}[entity]
+            ms_cols = {col: b[key] for col, key in source_cols.items()}
             if entity == "appointments":
                 # A naive end read back an hour early must not fall before its start.
                 back_s = self.tz.naive_readback(b["start"])
@@ -487,13 +497,12 @@ class Sink:
         n = len(b["_event"])
         closed = b["closed"] >= 0
         won = b["won"]
-        amount = pa.array(b["cents"], pa.int64())
         cols = {
             "opportunity_id": T.prefixed_numbers("OPP-", b["no"] + 1, 8),
             "lead_id": T.prefixed_numbers("L", b["g"] + 1, 8),
             "created_at": pa.array(b["created"], pa.timestamp("ms", tz="UTC")),
             "stage": T.take_strings(OPP_STAGES, b["stage"]),
-            "amount": pc.divide(pc.cast(amount, pa.decimal128(14, 2)), pa.scalar(decimal.Decimal(100), pa.decimal128(5, 0))).cast(pa.decimal128(12, 2)),
+            "amount": cents_to_decimal(b["cents"]),
             "currency": T.take_strings(C.COUNTRY_CURRENCY, b["currency"]),
             "closed_at": pa.array(b["closed"], pa.timestamp("ms", tz="UTC"), mask=~closed),
             "is_won": pa.array(won == 1, pa.bool_(), mask=won < 0),

@@ -1,0 +1,38 @@
+"""Shared fixtures: isolated settings per test, the dbt manifest prepared once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import TELEMETRY_OFF, Settings, use_settings
+
+for _key, _value in TELEMETRY_OFF.items():
+    os.environ.setdefault(_key, _value)
+
+
+def make_settings(root: Path, **env) -> Settings:
+    base = {"STL_DATA_DIR": str(root), "STL_LANDING_DIR": str(root / "landing")}
+    settings = Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
+    settings.ensure_dirs()
+    return settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Fresh landing dir, warehouse and Dagster home under tmp_path, made process-wide."""
+    s = make_settings(tmp_path)
+    use_settings(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest(tmp_path_factory) -> Path:
+    """Parse the dbt project once (Dagster's @dbt_assets reads target/manifest.json at import)."""
+    from orchestration.dbt_project import dbt_project, prepare_manifest
+
+    use_settings(make_settings(tmp_path_factory.mktemp("manifest")))
+    prepare_manifest()
+    return dbt_project.manifest_path

@@ -1,0 +1,218 @@
+"""Ingestion from the landing directory: contract, quarantine reasons, accounting, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.ingest.loader import ContractError
+from orchestration.ingest.service import ingest_entity
+
+LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
+LEADS_HEADER = "lead_id,created_at,form_submitted_at,source,score,phone,email,country"
+
+
+def write(settings, relpath: str, content: str | bytes) -> Path:
+    path = settings.landing_dir / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return path
+
+
+def ingest(settings, entity, con=None, **kw):
+    con = con or duckdb.connect(str(settings.warehouse_path))
+    return con, ingest_entity(con, settings, entity, load_time=LOAD_TIME, **kw)
+
+
+def quarantine(con):
+    return con.execute("SELECT source_row, reason, column_name, detail FROM raw.quarantine "
+                       "ORDER BY source_file, source_row NULLS LAST").fetchall()
+
+
+def test_each_quarantine_reason_with_its_column(settings):
+    write(settings, "leads/leads_2026-11-01.csv", "\n".join([
+        LEADS_HEADER,
+        "L1,2026-11-01T09:00:00Z,,web,50,,,",          # good
+        ",2026-11-01T09:00:00Z,,web,50,,,",            # missing lead_id
+        "L3,2026-11-01T09:00:00Z,,web,high,,,",        # score not an integer
+        "L4,2026-11-01T09:00:00Z,,web,140,,,",         # score above 100
+        "L5,2099-01-01T00:00:00Z,,web,50,,,",          # future-dated
+        "L6,2026-11-01T09:00:00Z,x,web",               # too few fields
+        "L1,2026-11-01T10:00:00Z,,web,50,,,",          # duplicate key in this file
+        "L8,not a date,,web,50,,,",                    # unparseable timestamp
+    ]) + "\n")
+    write(settings, "calls/calls_2026-11-01.csv", "\n".join([
+        "call_id,started_at,answered_at,ended_at,direction,disposition",
+        "C1,2026-11-01T09:00:00Z,2026-11-01T09:00:05Z,2026-11-01T09:03:00Z,outbound,connected",
+        "C2,2026-11-01T09:00:00Z,,2026-11-01T08:59:00Z,outbound,no_answer",   # ended before started
+        "C3,2026-11-01T09:00:00Z,,,sideways,no_answer",                         # direction not allowed
+        "C4,2026-11-01T09:00:00Z,,,outbound,hung_up",                           # disposition not allowed
+    ]) + "\n")
+    con, leads = ingest(settings, "leads")
+    assert quarantine(con) == [
+        (2, "missing_required_value", "lead_id", "required value is empty"),
+        (3, "invalid_value", "score", "'high' is not a whole number"),
+        (4, "invalid_value", "score", "140 is above the maximum 100"),
+        (5, "future_timestamp", "created_at", "2099-01-01T00:00:00.000Z is after the load time 2026-11-20 12:00:00.000000Z"),
+        (6, "duplicate_key", "lead_id", "same key as an earlier row of this file"),
+        (7, "invalid_value", "created_at", "'not a date' is not an ISO-8601 timestamp (offset-aware preferred) or epoch seconds/milliseconds"),
+        (None, "malformed_row", None, "MISSING COLUMNS: Expected Number of Columns: 8 Found: 4"),
+    ]
+    assert con.execute("SELECT lead_id FROM raw.leads").fetchall() == [("L1",)]
+    (f,) = leads.files
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (8, 1, 7)
+    malformed_line = con.execute("SELECT source_line, raw_record FROM raw.quarantine WHERE reason = 'malformed_row'").fetchone()
+    assert malformed_line == (7, "L6,2026-11-01T09:00:00Z,x,web")
+
+    con.execute("DELETE FROM raw.quarantine")
+    _, calls = ingest(settings, "calls", con)
+    assert quarantine(con) == [
+        (2, "negative_duration", "ended_at", "ended_at is before started_at"),
+        (3, "invalid_value", "direction", "'sideways' is not one of inbound, outbound"),
+        (4, "invalid_value", "disposition", "'hung_up' is not one of connected, voicemail, no_answer, busy, failed, cancelled"),
+    ]
+    assert calls.reasons() == {"invalid_value": 2, "negative_duration": 1}
+
+
+def test_jsonl_malformed_lines_and_missing_keys(settings):
+    write(settings, "sms/sms_2026-11-01.jsonl", "\n".join([
+        '{"message_id": "m1", "sent_at": "2026-11-01T09:00:00.250Z", "direction": "outbound", "is_automated": true}',
+        '{"message_id": "m2", "sent_at": "2026-11-01T09:00:00Z"',       # truncated object
+        '["not", "an", "object"]',
+        '{"message_id": "m4", "direction": "inbound"}',                 # sent_at key left out
+        "",
+        '{"message_id": "m5", "sent_at": 1793523600123, "direction": "inbound", "is_automated": "no"}',
+    ]) + "\n")
+    con, result = ingest(settings, "sms")
+    rows = con.execute("SELECT source_row, source_line, reason, column_name FROM raw.quarantine ORDER BY source_line").fetchall()
+    assert rows == [(2, 2, "malformed_row", None), (3, 3, "malformed_row", None), (4, 4, "missing_required_value", "sent_at")]
+    loaded = con.execute("SELECT message_id, sent_at, is_automated FROM raw.sms ORDER BY message_id").fetchall()
+    assert loaded == [("m1", dt.datetime(2026, 11, 1, 9, 0, 0, 250000), True),
+                      ("m5", dt.datetime(2026, 11, 1, 9, 0, 0, 123000), False)]
+    assert (result.total("rows_read"), result.total("rows_loaded"), result.total("rows_quarantined")) == (5, 2, 3)
+
+
+def test_bom_crlf_gzip_and_parquet_read_like_plain_csv(settings):
+    body = LEADS_HEADER + "\nL1,2026-11-01T09:00:00.123Z,,web,50,(415) 555-0123,A@X.com,US\nL2,2026-11-02 08:00:00,,ads,10,,,\n"
+    write(settings, "leads_plain.csv", body)
+    write(settings, "leads_bom_crlf.csv", b"\xef\xbb\xbf" + body.replace("\n", "\r\n").encode())
+    write(settings, "leads_gz.csv.gz", gzip.compress(body.encode()))
+    table = pa.table({"lead_id": ["L1", "L2"], "created_at": ["2026-11-01T09:00:00.123Z", "2026-11-02 08:00:00"],
+                      "source": ["web", "ads"], "score": [50, 10], "phone": ["(415) 555-0123", None],
+                      "email": ["A@X.com", None], "country": ["US", None]})
+    pq.write_table(table, settings.landing_dir / "leads_parquet.parquet")
+    con, result = ingest(settings, "leads")
+    assert {f.identity: (f.rows_read, f.rows_loaded) for f in result.files} == {
+        "leads_plain.csv": (2, 2), "leads_bom_crlf.csv": (2, 2), "leads_gz.csv.gz": (2, 2), "leads_parquet.parquet": (2, 2)}
+    per_file = con.execute("""
+        SELECT _source_file, list(struct_pack(lead_id, created_at, score, phone_e164, email_normalized) ORDER BY lead_id)
+        FROM raw.leads GROUP BY 1""").fetchall()
+    values = {name: rows for name, rows in per_file}
+    assert len({str(v) for v in values.values()}) == 1, values
+    first = values["leads_plain.csv"][0]
+    assert first == {"lead_id": "L1", "created_at": dt.datetime(2026, 11, 1, 9, 0, 0, 123000), "score": 50,
+                     "phone_e164": "+14155550123", "email_normalized": "a@x.com"}
+
+
+def test_empty_file_and_header_only(settings):
+    write(settings, "leads_2026-11-01.csv", b"")
+    write(settings, "leads_2026-11-02.csv", LEADS_HEADER + "\n")
+    con, result = ingest(settings, "leads")
+    status = {f.identity: (f.status, f.rows_read) for f in result.files}
+    assert status == {"leads_2026-11-01.csv": ("empty", 0), "leads_2026-11-02.csv": ("loaded", 0)}
+    assert con.execute("SELECT source_file, reason FROM raw.quarantine").fetchall() == [("leads_2026-11-01.csv", "empty_file")]
+
+
+@pytest.mark.parametrize("name, content, problem, column", [
+    ("leads_missing.csv", "lead_id,source\nL1,web\n", "missing required column", "created_at"),
+    ("leads.xlsx", "PK\x03\x04 not really", "unsupported file format", None),
+    ("leads_latin1.csv", b"lead_id,created_at,source\nL1,2026-11-01,caf\xe9\n", "unreadable", None),
+    ("leads_broken.parquet", b"PAR1 this is not parquet", "unreadable Parquet", None),
+])
+def test_file_level_errors_name_the_file_and_leave_the_warehouse_as_it_was(settings, name, content, problem, column):
+    write(settings, "leads_good.csv", LEADS_HEADER + "\nL1,2026-11-01T09:00:00Z,,web,50,,,\n")
+    con, _ = ingest(settings, "leads")
+    before = con.execute("SELECT count(*) FROM raw.leads").fetchone(), con.execute("SELECT count(*) FROM raw.ingested_files").fetchone()
+    write(settings, "leads_good.csv", LEADS_HEADER + "\nL1,2026-11-01T09:00:00Z,,web,50,,,\nL2,2026-11-01T09:00:00Z,,web,50,,,\n")
+    write(settings, name, content)
+    with pytest.raises(ContractError) as error:
+        ingest(settings, "leads", con)
+    assert error.value.file == name and problem in error.value.problem and error.value.column == column
+    assert name in str(error.value)
+    after = con.execute("SELECT count(*) FROM raw.leads").fetchone(), con.execute("SELECT count(*) FROM raw.ingested_files").fetchone()
+    assert after == before  # the changed good file did not land either: one transaction
+
+
+def test_reingesting_the_same_file_changes_nothing_and_a_corrected_file_replaces_it(settings):
+    path = write(settings, "calls/calls_2026-11-01.csv", "\n".join([
+        "call_id,started_at,direction,disposition",
+        "C1,2026-11-01T09:00:00Z,outbound,connected",
+        "C2,2026-11-01T09:05:00Z,outbound,bogus",
+    ]) + "\n")
+    con, first = ingest(settings, "calls")
+    snapshot = lambda: (con.execute("SELECT * EXCLUDE (_loaded_at, _load_id) FROM raw.calls ORDER BY ALL").fetchall(),
+                        con.execute("SELECT source_file, source_row, reason FROM raw.quarantine ORDER BY ALL").fetchall())
+    state = snapshot()
+    _, second = ingest(settings, "calls", con)
+    assert [f.status for f in second.files] == ["unchanged"] and snapshot() == state
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    _, third = ingest(settings, "calls", con)
+    assert [f.status for f in third.files] == ["unchanged"] and snapshot() == state
+
+    write(settings, "calls/calls_2026-11-01.csv", "\n".join([
+        "call_id,started_at,direction,disposition",
+        "C1,2026-11-01T09:00:00Z,outbound,voicemail",
+        "C2,2026-11-01T09:05:00Z,outbound,no_answer",
+    ]) + "\n")
+    _, fourth = ingest(settings, "calls", con)
+    assert [(f.status, f.rows_loaded, f.rows_quarantined) for f in fourth.files] == [("replaced", 2, 0)]
+    assert con.execute("SELECT call_id, disposition FROM raw.calls ORDER BY 1").fetchall() == [("C1", "voicemail"), ("C2", "no_answer")]
+    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone() == (0,)
+    history = con.execute("SELECT status FROM raw.load_history ORDER BY loaded_at, status").fetchall()
+    assert [h[0] for h in history] == ["loaded", "replaced"]
+
+
+def test_partition_window_picks_dated_files_and_every_snapshot(settings):
+    for day in ("2026-11-01", "2026-11-02"):
+        write(settings, f"calls/calls_{day}.csv", f"call_id,started_at,direction\nC{day},{day}T09:00:00Z,outbound\n")
+    write(settings, "teams.csv", "team_id,timezone\nT1,Europe/Berlin\nT2,Mars/Olympus\n")
+    con, calls = ingest(settings, "calls", window=(dt.date(2026, 11, 2), dt.date(2026, 11, 2)))
+    assert [f.identity for f in calls.files] == ["calls/calls_2026-11-02.csv"]
+    assert con.execute("SELECT _extract_date FROM raw.calls").fetchall() == [(dt.date(2026, 11, 2),)]
+    _, teams = ingest(settings, "teams", con, window=(dt.date(2026, 11, 2), dt.date(2026, 11, 2)))
+    assert teams.reasons() == {"invalid_value": 1}  # Mars/Olympus is no IANA zone
+
+
+def test_rows_read_equals_loaded_plus_quarantined_for_every_file(settings):
+    import random
+
+    rng = random.Random(3)
+    lines = [LEADS_HEADER]
+    for i in range(500):
+        kind = rng.random()
+        created = f"2026-10-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z"
+        if kind < 0.05:
+            lines.append(f"L{i},{created}")                      # malformed
+        elif kind < 0.1:
+            lines.append(f"L{i},{created},,web,abc,,,")          # invalid
+        elif kind < 0.15:
+            lines.append(f"L{i - 1},{created},,web,1,,,")        # maybe a duplicate
+        else:
+            lines.append(f"L{i},{created},,web,{rng.randint(0, 100)},,,")
+    write(settings, "leads_random.csv", "\n".join(lines) + "\n")
+    con, result = ingest(settings, "leads")
+    (f,) = result.files
+    assert f.rows_read == 500 == f.rows_loaded + f.rows_quarantined
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone()[0] == f.rows_loaded
+    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == f.rows_quarantined
+    assert con.execute("SELECT rows_read, rows_loaded, rows_quarantined FROM raw.ingested_files").fetchone() == (
+        f.rows_read, f.rows_loaded, f.rows_quarantined)
