@@ -1,0 +1,123 @@
+"""Timezone normalisation and E.164 phone normalisation, against Python references."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from zoneinfo import ZoneInfo
+
+import duckdb
+import phonenumbers
+import pytest
+
+from orchestration.ingest import normalize as n
+from orchestration.ingest.loader import prepare_connection
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module")
+def con():
+    connection = duckdb.connect()
+    prepare_connection(connection)
+    return connection
+
+
+def to_utc(con, value: str, zone: str) -> dt.datetime | None:
+    return con.execute("SELECT stl_timestamp_utc(?, ?)", [value, zone]).fetchone()[0]
+
+
+def reference_utc(local: dt.datetime, zone: str) -> dt.datetime:
+    """Python's reading with fold=0: the earlier instant when ambiguous; in a spring-forward gap
+    the pre-transition offset, i.e. 02:30 EST = 03:30 EDT (the wall clock shifted forward)."""
+    return local.replace(tzinfo=ZoneInfo(zone), fold=0).astimezone(UTC).replace(tzinfo=None)
+
+
+@pytest.mark.parametrize("value, zone, expected", [
+    # New York fall-back 2026-11-01: 01:00-02:00 happens twice; the earlier one is EDT (-4).
+    ("2026-11-01 00:59:59.999", "America/New_York", dt.datetime(2026, 11, 1, 4, 59, 59, 999000)),
+    ("2026-11-01 01:00:00", "America/New_York", dt.datetime(2026, 11, 1, 5, 0)),
+    ("2026-11-01 01:30:00.123", "America/New_York", dt.datetime(2026, 11, 1, 5, 30, 0, 123000)),
+    ("2026-11-01 01:59:59", "America/New_York", dt.datetime(2026, 11, 1, 5, 59, 59)),
+    ("2026-11-01 02:00:00", "America/New_York", dt.datetime(2026, 11, 1, 7, 0)),
+    # The same hour's second pass, written with its offset, is 06:30 UTC.
+    ("2026-11-01T01:30:00-05:00", "America/New_York", dt.datetime(2026, 11, 1, 6, 30)),
+    # Spring forward 2026-03-08: 02:00-03:00 does not exist; 02:30 reads as 03:30 EDT.
+    ("2026-03-08 02:30:00", "America/New_York", dt.datetime(2026, 3, 8, 7, 30)),
+    ("2026-03-08 03:00:00", "America/New_York", dt.datetime(2026, 3, 8, 7, 0)),
+    # Southern hemisphere: Sydney falls back on 2026-04-05 at 03:00 (AEDT +11 → AEST +10).
+    ("2026-04-05 02:30:00", "Australia/Sydney", dt.datetime(2026, 4, 4, 15, 30)),
+    ("2026-04-05T02:30:00+10:00", "Australia/Sydney", dt.datetime(2026, 4, 4, 16, 30)),
+    ("2026-03-08T14:03:07.123Z", "America/New_York", dt.datetime(2026, 3, 8, 14, 3, 7, 123000)),
+    ("2026-03-08 14:03:07+0100", "UTC", dt.datetime(2026, 3, 8, 13, 3, 7)),
+    ("2026-03-08 14:03:07+01", "UTC", dt.datetime(2026, 3, 8, 13, 3, 7)),
+    ("1772978587123", "America/New_York", dt.datetime(2026, 3, 8, 14, 3, 7, 123000)),
+    ("1772978587", "America/New_York", dt.datetime(2026, 3, 8, 14, 3, 7)),
+    ("2026-03-08T14:03:07.123456Z", "UTC", dt.datetime(2026, 3, 8, 14, 3, 7, 123456)),
+    ("yesterday", "UTC", None),
+    ("2026-02-30 10:00", "UTC", None),
+])
+def test_timestamp_rules(con, value, zone, expected):
+    assert to_utc(con, value, zone) == expected
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata"])
+def test_naive_local_times_match_python_on_random_instants_around_transitions(con, zone):
+    rng = random.Random(zone)
+    tz = ZoneInfo(zone)
+    # Every hour boundary of 2025-2027 where the offset changes, plus random times nearby.
+    samples = []
+    t = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    previous = t.astimezone(tz).utcoffset()
+    while t < dt.datetime(2027, 1, 1, tzinfo=UTC):
+        offset = t.astimezone(tz).utcoffset()
+        if offset != previous:
+            local = t.astimezone(tz).replace(tzinfo=None)
+            for _ in range(40):
+                samples.append(local + dt.timedelta(seconds=rng.randint(-3 * 3600, 3 * 3600), microseconds=rng.randint(0, 999) * 1000))
+        previous = offset
+        t += dt.timedelta(hours=1)
+    samples += [dt.datetime(2026, 1, 1) + dt.timedelta(seconds=rng.randint(0, 365 * 86400)) for _ in range(200)]
+    values = [s.isoformat(sep=" ", timespec="milliseconds") for s in samples]
+    got = con.execute("SELECT stl_timestamp_utc(v, ?) FROM unnest(?) AS t(v)", [zone, values]).fetchall()
+    mismatches = [(v, g[0], reference_utc(s, zone)) for v, s, g in zip(values, samples, got) if g[0] != reference_utc(s, zone)]
+    assert not mismatches, mismatches[:5]
+
+
+def test_ambiguous_and_nonexistent_flags(con):
+    rows = con.execute("""
+        SELECT stl_is_ambiguous_local(stl_naive_local(v), 'America/New_York'),
+               stl_is_nonexistent_local(stl_naive_local(v), 'America/New_York')
+        FROM unnest(['2026-11-01 01:30:00', '2026-03-08 02:30:00', '2026-07-01 12:00:00',
+                     '2026-11-01T01:30:00-04:00']) AS t(v)""").fetchall()
+    assert rows == [(True, False), (False, True), (False, False), (False, False)]
+
+
+def _phone_samples():
+    samples = []
+    for region in ("US", "CA", "GB", "DE", "FR", "AU", "IN", "BR"):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            for fmt in (phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+                        phonenumbers.PhoneNumberFormat.E164):
+                samples.append((phonenumbers.format_number(number, fmt), region, e164))
+            samples.append(("00" + e164[1:], region, e164))
+    return samples
+
+
+@pytest.mark.parametrize("raw, region, expected", _phone_samples())
+def test_e164_matches_libphonenumber(con, raw, region, expected):
+    cc, trunk = n.phone_plan(region)
+    assert con.execute("SELECT stl_e164(?, ?, ?)", [raw, cc, trunk]).fetchone()[0] == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("(415) 555-0123", "+14155550123"), ("415.555.0123", "+14155550123"), ("1-415-555-0123", "+14155550123"),
+    ("+1 415 555 0123 ext. 12", "+14155550123"), ("011 44 20 7946 0000", "+442079460000"),
+    ("+44 (0)20 7946 0000", "+442079460000"), ("555", None), ("", None), ("n/a", None),
+])
+def test_e164_human_formats_us_default(con, raw, expected):
+    assert con.execute("SELECT stl_e164(nullif(?, ''), '1', '1')", [raw]).fetchone()[0] == expected
