@@ -4,6 +4,7 @@
     stl run             run the main job on the configured landing directory
     stl generate        write demo extracts somewhere
     stl bench           measure the pipeline at a given size
+    stl ui              the Dagster UI on this project (dagster dev -w workspace.yaml)
     stl prepare         parse the dbt project (the manifest Dagster reads)
     stl dbt ARGS...     dbt with the platform's warehouse path and profiles
     stl paths           print the settings in force
@@ -68,7 +69,7 @@ def _report_run(result, settings) -> int:
     print(f"  run summary        {summary}")
     print(f"  warehouse (DuckDB) {settings.warehouse_path}")
     print("                     tables raw.*, raw.quarantine, raw.ingested_files, staging.stg_*")
-    print(f"  Dagster UI         DAGSTER_HOME={settings.dagster_home} .venv/bin/dagster dev -w workspace.yaml")
+    print("  Dagster UI         .venv/bin/stl ui   (= dagster dev -w workspace.yaml with this DAGSTER_HOME)")
     if summary.exists():
         print("\n" + summary.read_text())
     return 0
@@ -105,6 +106,20 @@ def cmd_run(args) -> int:
     partition = dt.date.fromisoformat(args.partition) if args.partition else None
     result = run_main_job(settings, partition=partition, full_load=partition is None or args.full_load)
     return _report_run(result, settings)
+
+
+def cmd_ui(args) -> int:
+    """dagster dev on this project's workspace.yaml and DAGSTER_HOME."""
+    from orchestration.dbt_project import prepare_manifest
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    apply_process_env(settings)
+    prepare_manifest()
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    dagster = str(Path(sys.executable).parent / "dagster")
+    return subprocess.call([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
+                           cwd=PROJECT_ROOT, env=env)
 
 
 def cmd_prepare(args) -> int:
@@ -162,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regenerate", action="store_true", help="regenerate even if data of this size exists")
     p.add_argument("--json", help="where to write the figures (default: <workdir>/results-<leads>.json)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev -w workspace.yaml)")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("prepare", help="parse the dbt project into target/manifest.json")
     p.set_defaults(func=cmd_prepare)
