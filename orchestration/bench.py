@@ -61,7 +61,7 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
             return code
         figures["generate"] = {"wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1)}
     generated = json.loads(manifest.read_text())
-    figures["rows_generated"] = generated.get("rows_written")
+    figures["rows_generated"] = generated.get("rows")
 
     run_dir = data_root / "run"
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -46,7 +46,7 @@ def cmd_generate(args) -> int:
     started = time.perf_counter()
     manifest = generate(out, leads=args.leads, seed=args.seed, days=args.days, messy_share=args.messy,
                         progress=not args.quiet)
-    rows = sum(manifest.get("rows_written", {}).values()) if isinstance(manifest.get("rows_written"), dict) else None
+    rows = sum(manifest.get("rows", {}).values()) if isinstance(manifest.get("rows"), dict) else None
     print(f"wrote demo extracts for {args.leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
           + (f" ({rows:,} rows)" if rows else ""))
     return 0

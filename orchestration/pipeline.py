@@ -28,7 +28,7 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
     from orchestration.partitions import daily_partitions
 
     key = partition.isoformat() if partition else daily_partitions.get_last_partition_key()
-    job = defs.get_job_def("speed_to_lead_job")
+    job = defs.resolve_job_def("speed_to_lead_job")
     return job.execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=key,

@@ -152,7 +152,9 @@ class World:
 
         years = range(self.start_date.year - 1, end_date.year + 2)
         self.all_holidays = holidays_for(years)
-        self.holidays = [h for h in self.all_holidays if h.end >= self.start_date and h.start <= end_date]
+        # The holiday table covers every calendar year the window touches (as a CRM keeps it).
+        self.holidays = [h for h in self.all_holidays
+                         if h.end.year >= self.start_date.year and h.start.year <= end_date.year]
         self.change_date = self.start_date + dt.timedelta(days=days // 2)
         self.first_cal_day = self.start_date - dt.timedelta(days=10)
         self.last_cal_day = end_date + dt.timedelta(days=130)

@@ -371,7 +371,7 @@ class Sink:
         if entity == "opportunities":
             return f"OPP-{PLANTED_ID_BASE + k:08d}"
         prefix, salt = {"calls": ("CA", 1), "sms": ("SM", 2), "emails": ("EM", 3)}[entity]
-        return T.hex_ids(prefix, np.array([k], np.uint64), self.seed * 1000 + salt + PLANTED_HEX_SALT)[0].as_py()
+        return T.hex_id(prefix, k, self.seed * 1000 + salt + PLANTED_HEX_SALT)
 
     def _ts_text(self, entity: str, ms: int, aware: bool) -> str:
         if entity in CRM_TEXT_TIMESTAMPS:
@@ -406,8 +406,10 @@ class Sink:
         bad_lines: list[str] = []
         bad_keys: list[float] = []
 
-        def row(i: int) -> dict:
-            return {nm: c[i].as_py() for nm, c in zip(names, cols)}
+        total = sum(counts.values())
+        sources = plain[rng.integers(0, len(plain), total)]
+        src_rows = pa.table(dict(zip(names, cols))).take(pa.array(sources)).to_pylist()
+        next_src = iter(zip(sources.tolist(), src_rows))
 
         def render(values: dict) -> str:
             if fmt == "csv":
@@ -422,8 +424,7 @@ class Sink:
 
         for reason in reasons:
             for _ in range(counts[reason]):
-                i = int(plain[rng.integers(len(plain))])
-                vals = row(i)
+                i, vals = next(next_src)
                 if reason != "duplicate_key" and key_col is not None:
                     vals[key_col] = self._fresh_key(entity)
                 if reason == "malformed_row":

@@ -66,26 +66,44 @@ def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return y, m, d
 
 
+_PAIRS = np.array([[_ZERO + i // 10, _ZERO + i % 10] for i in range(100)], np.uint8)
+_TRIPLES = np.array([[_ZERO + i // 100, _ZERO + (i // 10) % 10, _ZERO + i % 10] for i in range(1000)], np.uint8)
+
+
+def _date_bytes(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` rows for day numbers (a lookup table over the range present)."""
+    lo, hi = int(days.min()), int(days.max())
+    span = np.arange(lo, hi + 1, dtype=np.int64) if hi - lo < 200_000 else np.unique(days)
+    y, m, d = civil_from_days(span)
+    table = np.empty((len(span), 10), np.uint8)
+    table[:, 0:2] = _PAIRS[(y // 100) % 100]
+    table[:, 2:4] = _PAIRS[y % 100]
+    table[:, 4] = ord("-")
+    table[:, 5:7] = _PAIRS[m]
+    table[:, 7] = ord("-")
+    table[:, 8:10] = _PAIRS[d]
+    idx = days - lo if hi - lo < 200_000 else np.searchsorted(span, days)
+    return table[idx]
+
+
 def timestamp_matrix(local_ms: np.ndarray, sep: int) -> np.ndarray:
     """``YYYY-MM-DD?HH:MM:SS.mmm`` (23 bytes) of wall-clock milliseconds, in a 29-wide matrix."""
     n = len(local_ms)
     mat = np.zeros((n, 29), np.uint8)
+    if n == 0:
+        return mat
     days = np.floor_divide(local_ms, DAY_MS)
     rem = local_ms - days * DAY_MS
-    y, m, d = civil_from_days(days)
-    _put_digits(mat, 0, y, 4)
-    mat[:, 4] = ord("-")
-    _put_digits(mat, 5, m, 2)
-    mat[:, 7] = ord("-")
-    _put_digits(mat, 8, d, 2)
+    mat[:, 0:10] = _date_bytes(days)
     mat[:, 10] = sep
-    _put_digits(mat, 11, rem // HOUR_MS, 2)
+    secs = rem // 1000
+    mat[:, 11:13] = _PAIRS[secs // 3600]
     mat[:, 13] = ord(":")
-    _put_digits(mat, 14, (rem // MINUTE_MS) % 60, 2)
+    mat[:, 14:16] = _PAIRS[(secs // 60) % 60]
     mat[:, 16] = ord(":")
-    _put_digits(mat, 17, (rem // 1000) % 60, 2)
+    mat[:, 17:19] = _PAIRS[secs % 60]
     mat[:, 19] = ord(".")
-    _put_digits(mat, 20, rem % 1000, 3)
+    mat[:, 20:23] = _TRIPLES[rem % 1000]
     return mat
 
 
@@ -157,6 +175,23 @@ def hex_ids(prefix: str, counters: np.ndarray, salt: int) -> pa.StringArray:
             mat[:, base + k] = _HEX[(v & np.uint64(15)).astype(np.intp)]
             v >>= np.uint64(4)
     return strings_from_matrix(mat)
+
+
+_M64 = (1 << 64) - 1
+
+
+def _mix64_py(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def hex_id(prefix: str, counter: int, salt: int) -> str:
+    """Scalar twin of ``hex_ids`` (same value for the same counter and salt)."""
+    hi = _mix64_py((counter + salt) & _M64)
+    lo = _mix64_py(hi ^ 0x5851F42D4C957F2D)
+    return f"{prefix}{hi:016x}{lo:016x}"
 
 
 def int_strings(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
