@@ -36,3 +36,25 @@ def dbt_manifest(tmp_path_factory) -> Path:
     use_settings(make_settings(tmp_path_factory.mktemp("manifest")))
     prepare_manifest()
     return dbt_project.manifest_path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of an empty PostgreSQL database for the session (tests using it: @pytest.mark.postgres).
+
+    Started from the local server binaries by tests/pg_server.py, or made in the server named by
+    STL_TEST_POSTGRES_URL; skipped, with the reason, when there is neither.
+    """
+    import contextlib
+
+    try:
+        from tests.pg_server import PostgresUnavailable, running_postgres
+    except ImportError:  # tests/ is on sys.path itself (pytest's rootdir-less import mode)
+        from pg_server import PostgresUnavailable, running_postgres
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(running_postgres())
+        except PostgresUnavailable as exc:
+            pytest.skip(str(exc))
+        yield url

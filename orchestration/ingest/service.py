@@ -27,7 +27,8 @@ def ingest_entity(con: duckdb.DuckDBPyConnection, settings: Settings, entity_nam
     if settings.source_database_url:
         from orchestration.ingest.sql_source import read_entity
 
-        sql_batches = read_entity(settings.source_database_url, entity, window, settings.source_database_schema)
+        sql_batches = read_entity(settings.source_database_url, entity, window, settings.source_database_schema,
+                                  timezone=zones[entity.family])
     return load_entity(con, entity, files, zones[entity.family], settings.default_phone_region,
                        load_time=load_time, tolerance_s=settings.future_tolerance_seconds,
                        sql_batches=sql_batches)

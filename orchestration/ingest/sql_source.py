@@ -17,11 +17,13 @@ import datetime as dt
 import decimal
 import hashlib
 
+from zoneinfo import ZoneInfo
+
 import pyarrow as pa
 import sqlalchemy as sa
 
 from orchestration.ingest import contract as c
-from orchestration.ingest.loader import Batch
+from orchestration.ingest.loader import Batch, ContractError
 
 FETCH_SIZE = 50_000
 
@@ -45,24 +47,41 @@ def _as_text(value) -> str | None:
 
 
 def read_entity(url: str, entity: c.Entity, window: tuple[dt.date, dt.date] | None,
-                schema: str | None = None) -> list[Batch]:
-    """The entity's rows from the database as one batch (none if the table does not exist)."""
+                schema: str | None = None, timezone: str = "UTC") -> list[Batch]:
+    """The entity's rows from the database as one batch (none if the table does not exist).
+    ``timezone``: the source family's zone, in which naive timestamp columns are wall times."""
     engine = sa.create_engine(url)
     try:
         inspector = sa.inspect(engine)
         if not inspector.has_table(entity.name, schema=schema):
             return []
         table = sa.Table(entity.name, sa.MetaData(), autoload_with=engine, schema=schema)
-        wanted = [col.name for col in entity.columns]
         by_lower = {col.name.lower(): col for col in table.columns}
-        selected = [by_lower[name].label(name) for name in wanted if name in by_lower]
+        for required in entity.required_columns:
+            if required not in by_lower:
+                raise ContractError(f"sql:{entity.name}", "missing required column", required)
+        # SQLite keeps datetimes as text and SQLAlchemy parses them while reading: a bad value
+        # would crash the read instead of being quarantined, so read those columns as text.
+        as_text = engine.dialect.name == "sqlite"
+        selected = [
+            (sa.type_coerce(by_lower[col.name], sa.String())
+             if as_text and isinstance(by_lower[col.name].type, (sa.DateTime, sa.Date, sa.Time))
+             else by_lower[col.name]).label(col.name)
+            for col in entity.columns if col.name in by_lower
+        ]
         query = sa.select(*selected)
         identity = f"sql:{entity.name}"
         supersedes = identity + "@"
         if window and entity.event_time and entity.event_time in by_lower:
-            start = dt.datetime.combine(window[0], dt.time())
-            end = dt.datetime.combine(window[1] + dt.timedelta(days=1), dt.time())
             column = by_lower[entity.event_time]
+            # Partitions are UTC days. Aware bounds for timezone-aware columns (the server would
+            # otherwise read naive bounds in its session zone); wall-clock bounds in the source
+            # zone for naive columns, whose values are wall times there.
+            start = dt.datetime.combine(window[0], dt.time(), tzinfo=dt.timezone.utc)
+            end = dt.datetime.combine(window[1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+            if not getattr(column.type, "timezone", False):
+                zone = ZoneInfo(timezone)
+                start, end = (bound.astimezone(zone).replace(tzinfo=None) for bound in (start, end))
             query = query.where(column >= start, column < end)
             identity = f"sql:{entity.name}@{window[0].isoformat()}..{window[1].isoformat()}"
             supersedes = None
