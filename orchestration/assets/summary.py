@@ -2,12 +2,22 @@
 
 
 import json
+import os
+from pathlib import Path
 
 import dagster as dg
 
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
 from orchestration.resources import WarehouseResource
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a reader never sees half a file, even if killed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def collect_summary(con) -> dict:
@@ -55,9 +65,8 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     settings = warehouse.settings()
     with warehouse.writer() as con:
         summary = collect_summary(con)
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
-    (settings.output_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     markdown = summary_markdown(summary)
-    (settings.output_dir / "pipeline_summary.md").write_text(markdown)
+    write_atomically(settings.output_dir / "pipeline_summary.json", json.dumps(summary, indent=2, default=str))
+    write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
     return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md(markdown),
                                           "path": str(settings.output_dir / "pipeline_summary.md")})
