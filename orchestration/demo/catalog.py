@@ -117,7 +117,7 @@ SOURCE_LOG_ODDS = {
     "partner": 0.35, "display": -0.45, "event": 0.25,
 }
 TIER_LOG_ODDS = {"cold": -0.60, "warm": 0.0, "hot": 0.55}
-CONVERSION_INTERCEPT = -1.32  # log-odds of the reference cell (0-5m, paid_search, warm)
+CONVERSION_INTERCEPT = -1.60  # log-odds of the reference cell (0-5m, paid_search, warm)
 
 # Outbound call outcome by time since the clock started (same buckets): P(connected).
 CALL_CONNECT_P = (0.55, 0.48, 0.42, 0.35, 0.28, 0.22)
@@ -162,7 +162,9 @@ OFFSET_AWARE_SHARE = 0.15  # CRM rows written with an explicit UTC offset
 LEAD_ID_SHARE = {"call": 0.40, "auto_sms": 0.50, "sms": 0.30, "auto_email": 0.60, "email": 0.55}
 
 # Messy data, as fractions of messy_share
-MESSY_QUARANTINE_PER_REASON = 1.0 / 12.0  # per row and applicable reason
+# Share of messy_share spent on rows ingestion must quarantine, split evenly over the reasons
+# that can apply to the entity (the rest goes to the anomalies ingestion keeps).
+MESSY_QUARANTINE_SHARE = 0.85
 MESSY_DUPLICATE_LEADS = 0.30
 MESSY_BOT_LEADS = 0.15
 MESSY_TEST_LEADS = 0.05
@@ -315,8 +317,8 @@ PHONE_TEMPLATES = {
         ("(0DD) DDDD DDDD", 0.15),
     ),
     ("AU", "mobile"): (
-        ("0DDD DDD DDD", 0.45), ("+61 DDD DDD DDD", 0.25), ("+61DDDDDDDDD", 0.15),
-        ("0061 DDD DDD DDD", 0.05), ("0DDDDDDDDD", 0.10),
+        ("0DDD DDD DDD", 0.45), ("+61 DDD DDD DDD", 0.28), ("+61DDDDDDDDD", 0.15),
+        ("0DDDDDDDDD", 0.12),
     ),
     ("AU", "landline"): (
         ("(0D) DDDD DDDD", 0.40), ("0D DDDD DDDD", 0.35), ("+61 D DDDD DDDD", 0.25),

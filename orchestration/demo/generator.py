@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from . import catalog as C
 from . import people as P
-from .org import (BusinessClock, Shift, TzTable, WEEKDAY_ABBREV, date_ms, holidays_for,
-                  open_intervals, schedules)
+from .org import (BusinessClock, TzTable, WEEKDAY_ABBREV, date_ms, holidays_for, open_intervals,
+                  schedules)
 from .sink import (EVENT_ENTITIES, EXT, FORMAT, QUARANTINE_ORDER, TAG_BEFORE_LEAD, TAG_BOT, TAG_NONE,
                    TAG_DUPLICATE_SUBMISSION, TAG_TEST, TAG_UNKNOWN_CONTACT, LEAD_STATUSES,
                    OPP_STAGES, APPOINTMENT_STATUSES, Lookups, Sink)
@@ -144,7 +144,6 @@ class World:
         self.t0 = date_ms(self.start_date)
         self.t1 = self.t0 + days * DAY_MS
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-        self.rng_setup = rng
 
         lo, hi = self.t0 - 15 * DAY_MS, self.t1 + 140 * DAY_MS
         self.crm_tz = TzTable(C.CRM_TIMEZONE, lo, hi)
@@ -277,7 +276,7 @@ class World:
             size = int(min(left, rng.integers(15, 61)))
             day = int(rng.integers(days))
             start = self.t0 + day * DAY_MS + int(rng.integers(0, DAY_MS - 30 * MINUTE_MS))
-            dur = int(rng.integers(4, 26)) * MINUTE_MS
+            dur = max(MINUTE_MS, size * int(rng.integers(5_000, 25_000)))  # a few to 25 minutes
             region = int(_cat(C.REGION_SHARE, rng.random()))
             bursts.append((day, start, dur, size, region))
             left -= size
@@ -424,7 +423,6 @@ class World:
     def simulate_day(self, d: int, sink: Sink) -> None:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1, d]))
         day0 = self.t0 + d * DAY_MS
-        R = len(C.REGIONS)
         L = self._arrivals(d, day0, rng)
         n = len(L["created"])
         if n == 0:
@@ -1012,7 +1010,9 @@ class World:
         self.appt_pointer[r_s[last_of]] = start_b[last_of] + SLOT_MS
         # planted double bookings: the next appointment of the same rep moved onto this one
         if self.messy > 0:
-            cand = np.flatnonzero(~last_of & (rank % 3 == 0))
+            # both appointments of a pair must be written (booked within the window)
+            written = booked_at[order] < self.t1
+            cand = np.flatnonzero(~last_of & (rank % 3 == 0) & written & np.roll(written, -1))
             k = int(rng.binomial(len(cand), min(1.0, self.messy * 0.5))) if len(cand) else 0
             if k == 0 and self.double_booked == 0 and len(cand):
                 k = 1

@@ -172,13 +172,8 @@ class NameBook:
             self.domains[c] = pa.array(list(C.EMAIL_DOMAINS[c]))
             p = np.array(C.EMAIL_DOMAIN_P[c], np.float64)
             self.domain_p[c] = p / p.sum()
-        # combination counter offsets per country: style x first x last x domain
-        self.combo_base = {}
-        base = 0
-        for c in C.COUNTRIES:
-            self.combo_base[c] = base
-            base += len(C.EMAIL_STYLES) * len(C.FIRST_NAMES[c]) * len(C.LAST_NAMES[c]) * len(C.EMAIL_DOMAINS[c])
-        self.combo_count = np.zeros(base, np.int64)
+        # how often each base address (local part without number + domain) was used
+        self.used: dict[str, int] = {}
 
 
 def group_rank(keys: np.ndarray) -> np.ndarray:
@@ -203,7 +198,6 @@ def people(book: NameBook, country: np.ndarray, rng: np.random.Generator):
     last_i = np.zeros(n, np.int64)
     dom_i = np.zeros(n, np.int64)
     style = rng.integers(0, len(C.EMAIL_STYLES), n)
-    combo = np.zeros(n, np.int64)
     for ci, c in enumerate(C.COUNTRIES):
         rows = np.flatnonzero(country == ci)
         if len(rows) == 0:
@@ -212,9 +206,6 @@ def people(book: NameBook, country: np.ndarray, rng: np.random.Generator):
         first_i[rows] = rng.integers(0, nf, len(rows))
         last_i[rows] = rng.integers(0, nl, len(rows))
         dom_i[rows] = np.searchsorted(np.cumsum(book.domain_p[c]), rng.random(len(rows)), side="right").clip(0, nd - 1)
-        combo[rows] = book.combo_base[c] + ((style[rows] * nf + first_i[rows]) * nl + last_i[rows]) * nd + dom_i[rows]
-    number = book.combo_count[combo] + group_rank(combo)
-    np.add.at(book.combo_count, combo, 1)
     first = pa.nulls(n, pa.string())
     last = pa.nulls(n, pa.string())
     email = pa.nulls(n, pa.string())
@@ -230,8 +221,6 @@ def people(book: NameBook, country: np.ndarray, rng: np.random.Generator):
         f_mail = book.first_mail[c].take(fi)
         l_mail = book.last_mail[c].take(li)
         initial = pc.utf8_slice_codeunits(f_mail, 0, 1)
-        num = number[rows]
-        suffix = pc.if_else(pa.array(num == 0), pa.scalar(""), pc.cast(pa.array(num + 1), pa.string()))
         st = style[rows]
         local = pc.case_when(
             pa.StructArray.from_arrays([pa.array(st == k) for k in range(len(C.EMAIL_STYLES))],
@@ -243,18 +232,28 @@ def people(book: NameBook, country: np.ndarray, rng: np.random.Generator):
             pc.binary_join_element_wise(l_mail, pa.scalar("."), f_mail, ""),
         )
         dom = book.domains[c].take(pa.array(dom_i[rows]))
-        addr = pc.binary_join_element_wise(local, suffix, pa.scalar("@"), dom, "")
         order_parts.append(rows)
         pieces_f.append(f_name)
         pieces_l.append(l_name)
-        pieces_e.append(addr)
+        pieces_e.append((local, dom))
     if order_parts:
         rows_all = np.concatenate(order_parts)
         inv = np.empty(n, np.int64)
         inv[rows_all] = np.arange(n)
         first = pa.concat_arrays(pieces_f).take(pa.array(inv))
         last = pa.concat_arrays(pieces_l).take(pa.array(inv))
-        email = pa.concat_arrays(pieces_e).take(pa.array(inv))
+        local = pa.concat_arrays([p[0] for p in pieces_e]).take(pa.array(inv))
+        dom = pa.concat_arrays([p[1] for p in pieces_e]).take(pa.array(inv))
+        # unique addresses: a number is appended when the base address was used before
+        base = pc.binary_join_element_wise(local, pa.scalar("@"), dom, "").dictionary_encode()
+        codes = base.indices.to_numpy().astype(np.int64)
+        keys = base.dictionary.to_pylist()
+        before = np.array([book.used.get(k, 0) for k in keys], np.int64)
+        number = before[codes] + group_rank(codes)
+        for k, cnt in zip(keys, np.bincount(codes, minlength=len(keys)).tolist()):
+            book.used[k] = book.used.get(k, 0) + cnt
+        suffix = pc.if_else(pa.array(number == 0), pa.scalar(""), pc.cast(pa.array(number + 1), pa.string()))
+        email = pc.binary_join_element_wise(local, suffix, pa.scalar("@"), dom, "")
     return first, last, email
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestration.ingest.contract import ENTITY_BY_NAME
@@ -152,25 +151,26 @@ class Sink:
         day_sorted = day[order]
         cuts = np.flatnonzero(np.diff(day_sorted)) + 1
         bounds = np.concatenate([[0], cuts, [len(day_sorted)]])
-        cols = {k: _take(v, order) for k, v in cols.items()}
-        event_sorted = event_ms[order]
         for a, b in zip(bounds[:-1], bounds[1:]):
             d = int(day_sorted[a])
             if d <= self.flushed_through:
                 raise RuntimeError(f"{entity}: row for day {d} after it was written")
-            piece = {k: (v[a:b] if isinstance(v, np.ndarray) else v.slice(a, b - a)) for k, v in cols.items()}
-            piece["_event"] = event_sorted[a:b]
+            # compact copies: a view or slice would keep the whole batch alive until its last day
+            idx = order[a:b]
+            piece = {k: _take(v, idx) for k, v in cols.items()}
+            piece["_event"] = event_ms[idx]
             self.pending[entity][d].append(piece)
 
     def flush_through(self, day: int) -> None:
+        """Write every complete day up to ``day`` (each file once, days in order)."""
         for d in range(self.flushed_through + 1, min(day, self.days - 1) + 1):
-            for entity in EVENT_ENTITIES:
-                parts = self.pending[entity].pop(d, [])
-                self._write_day(entity, d, parts)
+            work = [(entity, self.pending[entity].pop(d, [])) for entity in EVENT_ENTITIES]
             self.flushed_through = d
+            self._write_days(d, work)
 
-    def pending_rows(self) -> int:
-        return sum(len(p["_event"]) for e in self.pending.values() for parts in e.values() for p in parts)
+    def _write_days(self, day: int, work: list) -> None:
+        for entity, parts in work:
+            self._write_day(entity, day, parts)
 
     # ---------------------------------------------------------------- formatting
     def _rng(self, entity: str, day: int) -> np.random.Generator:
@@ -353,7 +353,7 @@ class Sink:
         out = {}
         if self.messy <= 0 or n_plain == 0:
             return {r: 0 for r in reasons}
-        rate = self.messy * C.MESSY_QUARANTINE_PER_REASON
+        rate = self.messy * C.MESSY_QUARANTINE_SHARE / len(reasons)
         for r in reasons:
             k = int(rng.binomial(n_plain, rate))
             if k == 0 and self.planted[entity][r] == 0 and n_plain >= 3:
@@ -439,8 +439,9 @@ class Sink:
                         full = render(vals)
                         text = full[: int(rng.integers(max(2, len(full) // 3), len(full) - 1))]
                 elif reason == "missing_required_value":
-                    req = [c for c in spec.required_columns if c != key_col or key_col is None]
-                    req = spec.required_columns if rng.random() < 0.3 else (req or spec.required_columns)
+                    req = spec.required_columns
+                    if key_col is not None and rng.random() >= 0.3:  # mostly a non-key column
+                        req = [c for c in req if c != key_col] or req
                     vals[req[int(rng.integers(len(req)))]] = None
                     text = render(vals)
                 elif reason == "invalid_value":

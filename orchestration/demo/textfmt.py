@@ -107,10 +107,18 @@ def timestamp_matrix(local_ms: np.ndarray, sep: int) -> np.ndarray:
     return mat
 
 
+def _fill_invalid(ms: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Put a nearby valid value where a timestamp is null (keeps the date table small)."""
+    if valid is None or valid.all():
+        return ms
+    fill = ms[valid][0] if valid.any() else 0
+    return np.where(valid, ms, fill)
+
+
 def utc_iso(ms: np.ndarray, valid: np.ndarray | None = None) -> pa.StringArray:
     """UTC ISO-8601 with milliseconds and ``Z``: ``2026-03-08T14:03:07.123Z``."""
-    ms = np.asarray(ms, np.int64)
-    mat = timestamp_matrix(np.where(valid, ms, 0) if valid is not None else ms, ord("T"))
+    ms = _fill_invalid(np.asarray(ms, np.int64), valid)
+    mat = timestamp_matrix(ms, ord("T"))
     mat[:, 23] = ord("Z")
     return strings_from_matrix(mat[:, :24], None, valid)
 
@@ -119,9 +127,7 @@ def local_iso(utc_ms: np.ndarray, offset_ms: np.ndarray, aware: np.ndarray,
               valid: np.ndarray | None = None) -> pa.StringArray:
     """Wall-clock time of the offset; naive ``2026-03-08 09:03:07.123`` or, where ``aware``,
     ``2026-03-08T09:03:07.123-05:00``."""
-    utc_ms = np.asarray(utc_ms, np.int64)
-    if valid is not None:
-        utc_ms = np.where(valid, utc_ms, 0)
+    utc_ms = _fill_invalid(np.asarray(utc_ms, np.int64), valid)
     mat = timestamp_matrix(utc_ms + offset_ms, ord(" "))
     mat[aware, 10] = ord("T")
     off_min = offset_ms // MINUTE_MS
