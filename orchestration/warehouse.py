@@ -29,6 +29,7 @@ def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect(str(settings.warehouse_path))
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
             yield con
         finally:
             con.close()

@@ -126,6 +126,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
     """Session settings and helper macros every ingestion connection needs."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(n.MACROS)
     con.execute("CREATE OR REPLACE TEMP TABLE _stl_timezones AS SELECT name FROM pg_timezone_names()")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_phone_plans AS {n.phone_plans_table_sql()}")
@@ -243,9 +244,8 @@ def _read_jsonl(con, entity: c.Entity, batches: list[Batch], workdir: Path) -> N
         paths.append(str(path))
         identity_of[str(path)] = b.identity
     ident = "CASE filename " + " ".join(f"WHEN {n.quote(p)} THEN {n.quote(i)}" for p, i in identity_of.items()) + " END"
-    values = ", ".join(
-        f"CASE WHEN malformed IS NULL THEN json_extract_string(line, {n.quote('$.' + json.dumps(col.name))}) END"
-        for col in entity.columns)
+    json_paths = "[" + ", ".join(n.quote("$." + json.dumps(col.name)) for col in entity.columns) + "]"
+    values = ", ".join(f"v[{i}]" for i in range(1, len(entity.columns) + 1))
     names = ", ".join(f'"{col.name}"' for col in entity.columns)
     try:
         con.execute(f"""
@@ -265,7 +265,8 @@ def _read_jsonl(con, entity: c.Entity, batches: list[Batch], workdir: Path) -> N
                 FROM cleaned WHERE trim(line) <> '')
             SELECT {ident}, row_number() OVER (PARTITION BY filename ORDER BY line_no), line_no, malformed,
                    CASE WHEN malformed IS NOT NULL THEN line END, {values}
-            FROM parsed""")
+            FROM (SELECT *, CASE WHEN malformed IS NULL THEN json_extract_string(line, {json_paths}) END AS v
+                  FROM parsed)""")
     except duckdb.Error as exc:
         raise ContractError(batches[0].identity if len(batches) == 1 else "JSON Lines files",
                             f"unreadable JSON Lines ({exc})") from exc
@@ -373,7 +374,7 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
     plan_trunk = f"coalesce(p.trunk, '{trunk}')" if has_country else f"'{trunk}'"
     join = "LEFT JOIN _stl_phone_plans p ON p.region = upper(trim(i.country))" if has_country else ""
 
-    value_cols, typed_cols = [], []
+    value_cols, typed_cols, flag_cols = [], [], []
     for col in entity.columns:
         value_cols.append(f"nullif(trim(i.\"{col.name}\"), '') AS \"v_{col.name}\"")
     for col in entity.columns:
@@ -381,6 +382,11 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
         typed_cols.append(f'{n.typed_sql(col, raw, timezone)} AS "t_{col.name}"')
         for (name, _), expr in zip(n.companion_columns(col), n.companion_sql(col, raw, "_cc", "_trunk")):
             typed_cols.append(f'{expr} AS "c_{name}"')
+        if col.type == c.TIMESTAMP:  # how naive values were read, for the run's metadata
+            local = f"stl_naive_local({raw})"
+            flag_cols.append(f"{local} IS NOT NULL AS \"naive_{col.name}\"")
+            flag_cols.append(f"{local} IS NOT NULL AND stl_is_ambiguous_local({local}, {n.quote(timezone)}) AS \"ambiguous_{col.name}\"")
+            flag_cols.append(f"{local} IS NOT NULL AND stl_is_nonexistent_local({local}, {n.quote(timezone)}) AS \"nonexistent_{col.name}\"")
 
     checks = _checks(entity, load_ts, tolerance_s)
     fail = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_rest) in enumerate(checks, 1)) + " END"
@@ -395,7 +401,7 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
             SELECT i._file, i._row, i._line, i._malformed, i._raw, {plan_cc} AS _cc, {plan_trunk} AS _trunk,
                    {', '.join(value_cols)}
             FROM _stl_in i {join}),
-        typed AS (SELECT *, {', '.join(typed_cols)} FROM vals),
+        typed AS MATERIALIZED (SELECT *, {', '.join(typed_cols + flag_cols)} FROM vals),
         failed AS (SELECT *, {fail} AS _fail FROM typed),
         dedup AS (
             SELECT *, CASE WHEN _fail IS NULL AND row_number() OVER (
@@ -432,21 +438,12 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
         "FROM _stl_checked WHERE _reason IS NOT NULL"
     )
     # Timezone and phone notes, for the asset's metadata.
-    ts_cols = [col for col in entity.columns if col.type == c.TIMESTAMP]
-    phone_cols = [col for col in entity.columns if col.type == c.PHONE]
-    parts = []
-    for kind in ("naive", "ambiguous", "nonexistent"):
-        terms = []
-        for col in ts_cols:
-            local = f'stl_naive_local("v_{col.name}")'
-            if kind == "naive":
-                terms.append(f"count({local})")
-            else:
-                fn = "stl_is_ambiguous_local" if kind == "ambiguous" else "stl_is_nonexistent_local"
-                terms.append(f"count_if({fn}({local}, {n.quote(timezone)}))")
-        parts.append(" + ".join(terms) if terms else "0")
+    ts_cols = [col.name for col in entity.columns if col.type == c.TIMESTAMP]
+    phone_cols = [col.name for col in entity.columns if col.type == c.PHONE]
+    parts = [" + ".join(f'count_if("{kind}_{name}")' for name in ts_cols) or "0"
+             for kind in ("naive", "ambiguous", "nonexistent")]
     parts.append(" + ".join(
-        f'count_if("v_{col.name}" IS NOT NULL AND "c_{col.name}_e164" IS NULL)' for col in phone_cols) or "0")
+        f'count_if("v_{name}" IS NOT NULL AND "c_{name}_e164" IS NULL)' for name in phone_cols) or "0")
     naive, ambiguous, nonexistent, bad_phones = con.execute(
         f"SELECT {', '.join(parts)} FROM _stl_checked WHERE _reason IS NULL").fetchone()
     result.naive_timestamps += int(naive or 0)

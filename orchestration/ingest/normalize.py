@@ -32,18 +32,21 @@ CREATE OR REPLACE TEMP MACRO stl_local_to_utc(t, tz) AS
             THEN timezone(tz, t) - INTERVAL 1 HOUR
         ELSE timezone(tz, t) END);
 CREATE OR REPLACE TEMP MACRO stl_is_ambiguous_local(t, tz) AS
-    t IS NOT NULL AND timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t;
+    t IS NOT NULL AND tz <> 'UTC' AND timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t;
 CREATE OR REPLACE TEMP MACRO stl_is_nonexistent_local(t, tz) AS
-    t IS NOT NULL AND timezone(tz, timezone(tz, t))::TIMESTAMP <> t;
+    t IS NOT NULL AND tz <> 'UTC' AND timezone(tz, timezone(tz, t))::TIMESTAMP <> t;
 CREATE OR REPLACE TEMP MACRO stl_has_offset(v) AS regexp_full_match(v, '{_OFFSET_PATTERN}');
 CREATE OR REPLACE TEMP MACRO stl_timestamp_utc(v, tz) AS CASE
     WHEN v IS NULL THEN NULL
+    -- the common UTC case first: a cast reads '...Z' as its wall time, which is UTC (no ICU call)
+    WHEN suffix(v, 'Z') OR suffix(v, 'z') THEN TRY_CAST(v AS TIMESTAMP)
     WHEN regexp_full_match(v, '\d{{13}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000)
     WHEN regexp_full_match(v, '\d{{10}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000000)
-    WHEN stl_has_offset(v) THEN timezone('UTC', TRY_CAST(replace(v, ' ', 'T') AS TIMESTAMPTZ))
+    WHEN stl_has_offset(v) THEN CAST(TRY_CAST(replace(v, ' ', 'T') AS TIMESTAMPTZ) AS TIMESTAMP)
+    WHEN tz = 'UTC' THEN TRY_CAST(v AS TIMESTAMP)
     ELSE stl_local_to_utc(TRY_CAST(v AS TIMESTAMP), tz) END;
 CREATE OR REPLACE TEMP MACRO stl_naive_local(v) AS
-    CASE WHEN v IS NULL OR stl_has_offset(v) OR regexp_full_match(v, '\d{{10}}|\d{{13}}') THEN NULL
+    CASE WHEN v IS NULL OR suffix(v, 'Z') OR suffix(v, 'z') OR stl_has_offset(v) OR regexp_full_match(v, '\d{{10}}|\d{{13}}') THEN NULL
          ELSE TRY_CAST(v AS TIMESTAMP) END;
 CREATE OR REPLACE TEMP MACRO stl_boolean(v) AS CASE
     WHEN lower(v) IN ('true', 't', 'yes', 'y', '1') THEN TRUE
