@@ -261,7 +261,7 @@ def _read_jsonl(con, entity: c.Entity, batches: list[Batch], workdir: Path) -> N
             parsed AS (
                 SELECT filename, line_no, line,
                        CASE WHEN NOT json_valid(line) THEN 'invalid JSON'
-                            WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object' END AS malformed
+                            WHEN NOT starts_with(ltrim(line), '{{') THEN 'not a JSON object' END AS malformed
                 FROM cleaned WHERE trim(line) <> '')
             SELECT {ident}, row_number() OVER (PARTITION BY filename ORDER BY line_no), line_no, malformed,
                    CASE WHEN malformed IS NOT NULL THEN line END, {values}
