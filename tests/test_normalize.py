@@ -61,7 +61,8 @@ def test_timestamp_rules(con, value, zone, expected):
     assert to_utc(con, value, zone) == expected
 
 
-@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata"])
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Sydney", "America/Sao_Paulo",
+                                  "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"])
 def test_naive_local_times_match_python_on_random_instants_around_transitions(con, zone):
     rng = random.Random(zone)
     tz = ZoneInfo(zone)

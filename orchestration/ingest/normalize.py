@@ -8,7 +8,8 @@ Timestamp rules (docs/data_contract.md):
 - offset-aware ISO-8601 (``Z``, ``+02:00``, ``-0500``, ``+01``) is converted to UTC;
 - a naive value is local time in the source family's declared timezone. In the repeated hour of
   a fall-back transition it is ambiguous: we take the EARLIER instant (the daylight-time one,
-  like Python's ``fold=0``). In the skipped hour of a spring-forward transition it does not
+  like Python's ``fold=0``; the step back is the zone's own offset change, so 30-minute shifts
+  work too). In the skipped hour of a spring-forward transition it does not
   exist: we shift it forward by the gap (02:30 → 03:30), as a wall clock would;
 - 10 or 13 digits are Unix epoch seconds or milliseconds;
 - microseconds are kept (so milliseconds always are). Stored as TIMESTAMP holding UTC.
@@ -26,13 +27,20 @@ _OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]
 
 # Installed on every ingestion connection.
 MACROS = rf"""
+-- DuckDB's timezone(tz, t) reads a naive wall time in tz; for an ambiguous time it picks the
+-- LATER instant. stl_fold_back is how far to step back to the earlier one: the zone's offset
+-- change over the 3 hours before (1 hour in most zones, 30 minutes on Lord Howe), kept only
+-- if the earlier instant reads back as the same wall time.
+CREATE OR REPLACE TEMP MACRO stl_offset_at(u, tz) AS timezone(tz, u)::TIMESTAMP - timezone('UTC', u);
+CREATE OR REPLACE TEMP MACRO stl_fold_back(t, tz) AS (
+    SELECT CASE WHEN back > INTERVAL 0 SECOND AND timezone(tz, later - back)::TIMESTAMP = t THEN back
+                ELSE INTERVAL 0 SECOND END
+    FROM (SELECT later, stl_offset_at(later - INTERVAL 3 HOUR, tz) - stl_offset_at(later, tz) AS back
+          FROM (SELECT timezone(tz, t) AS later)));
 CREATE OR REPLACE TEMP MACRO stl_local_to_utc(t, tz) AS
-    timezone('UTC', CASE
-        WHEN timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t
-            THEN timezone(tz, t) - INTERVAL 1 HOUR
-        ELSE timezone(tz, t) END);
+    timezone('UTC', timezone(tz, t) - stl_fold_back(t, tz));
 CREATE OR REPLACE TEMP MACRO stl_is_ambiguous_local(t, tz) AS
-    t IS NOT NULL AND tz <> 'UTC' AND timezone(tz, timezone(tz, t) - INTERVAL 1 HOUR)::TIMESTAMP = t;
+    t IS NOT NULL AND tz <> 'UTC' AND stl_fold_back(t, tz) > INTERVAL 0 SECOND;
 CREATE OR REPLACE TEMP MACRO stl_is_nonexistent_local(t, tz) AS
     t IS NOT NULL AND tz <> 'UTC' AND timezone(tz, timezone(tz, t))::TIMESTAMP <> t;
 CREATE OR REPLACE TEMP MACRO stl_has_offset(v) AS regexp_full_match(v, '{_OFFSET_PATTERN}');
