@@ -24,7 +24,7 @@ def con():
 
 
 def to_utc(con, value: str, zone: str) -> dt.datetime | None:
-    return con.execute("SELECT stl_timestamp_utc(?, ?)", [value, zone]).fetchone()[0]
+    return con.execute(f"SELECT {n.timestamp_utc_sql('$1', zone)}", [value]).fetchone()[0]
 
 
 def reference_utc(local: dt.datetime, zone: str) -> dt.datetime:
@@ -80,15 +80,16 @@ def test_naive_local_times_match_python_on_random_instants_around_transitions(co
         t += dt.timedelta(hours=1)
     samples += [dt.datetime(2026, 1, 1) + dt.timedelta(seconds=rng.randint(0, 365 * 86400)) for _ in range(200)]
     values = [s.isoformat(sep=" ", timespec="milliseconds") for s in samples]
-    got = con.execute("SELECT stl_timestamp_utc(v, ?) FROM unnest(?) AS t(v)", [zone, values]).fetchall()
+    got = con.execute(f"SELECT {n.timestamp_utc_sql('v', zone)} FROM unnest(?) AS t(v)", [values]).fetchall()
     mismatches = [(v, g[0], reference_utc(s, zone)) for v, s, g in zip(values, samples, got) if g[0] != reference_utc(s, zone)]
     assert not mismatches, mismatches[:5]
 
 
 def test_ambiguous_and_nonexistent_flags(con):
-    rows = con.execute("""
-        SELECT stl_is_ambiguous_local(stl_naive_local(v), 'America/New_York'),
-               stl_is_nonexistent_local(stl_naive_local(v), 'America/New_York')
+    local = "stl_naive_local(v)"
+    rows = con.execute(f"""
+        SELECT coalesce({n.is_ambiguous_sql(local, 'America/New_York')}, false),
+               coalesce({n.is_nonexistent_sql(local, 'America/New_York')}, false)
         FROM unnest(['2026-11-01 01:30:00', '2026-03-08 02:30:00', '2026-07-01 12:00:00',
                      '2026-11-01T01:30:00-04:00']) AS t(v)""").fetchall()
     assert rows == [(True, False), (False, True), (False, False), (False, False)]

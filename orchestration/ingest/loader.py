@@ -385,8 +385,8 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
         if col.type == c.TIMESTAMP:  # how naive values were read, for the run's metadata
             local = f"stl_naive_local({raw})"
             flag_cols.append(f"{local} IS NOT NULL AS \"naive_{col.name}\"")
-            flag_cols.append(f"{local} IS NOT NULL AND stl_is_ambiguous_local({local}, {n.quote(timezone)}) AS \"ambiguous_{col.name}\"")
-            flag_cols.append(f"{local} IS NOT NULL AND stl_is_nonexistent_local({local}, {n.quote(timezone)}) AS \"nonexistent_{col.name}\"")
+            flag_cols.append(f"coalesce({n.is_ambiguous_sql(local, timezone)}, FALSE) AS \"ambiguous_{col.name}\"")
+            flag_cols.append(f"coalesce({n.is_nonexistent_sql(local, timezone)}, FALSE) AS \"nonexistent_{col.name}\"")
 
     checks = _checks(entity, load_ts, tolerance_s)
     fail = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_rest) in enumerate(checks, 1)) + " END"
@@ -401,7 +401,7 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
             SELECT i._file, i._row, i._line, i._malformed, i._raw, {plan_cc} AS _cc, {plan_trunk} AS _trunk,
                    {', '.join(value_cols)}
             FROM _stl_in i {join}),
-        typed AS MATERIALIZED (SELECT *, {', '.join(typed_cols + flag_cols)} FROM vals),
+        typed AS (SELECT *, {', '.join(typed_cols + flag_cols)} FROM vals),
         failed AS (SELECT *, {fail} AS _fail FROM typed),
         dedup AS (
             SELECT *, CASE WHEN _fail IS NULL AND row_number() OVER (
@@ -499,8 +499,13 @@ def _load_batches(con, entity, batches, timezone, default_region, load_id, load_
     con.execute(f"DELETE FROM raw.{entity.name} WHERE _source_file IN {ids_sql}")
     con.execute(f"DELETE FROM raw.quarantine WHERE entity = ? AND source_file IN {ids_sql}", [entity.name])
     con.execute(f"DELETE FROM raw.ingested_files WHERE identity IN {ids_sql}")
-    validate_and_insert(con, entity, timezone, default_region, load_id, load_time, tolerance_s, result,
-                        {b.identity: b.extract_date for b in batches})
+    # Row order is explicit (_source_row) from here on: let DuckDB write in parallel.
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        validate_and_insert(con, entity, timezone, default_region, load_id, load_time, tolerance_s, result,
+                            {b.identity: b.extract_date for b in batches})
+    finally:
+        con.execute("SET preserve_insertion_order = true")
 
     counts = {
         (row[0], row[1]): row[2]

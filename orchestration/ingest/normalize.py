@@ -17,7 +17,9 @@ Timestamp rules (docs/data_contract.md):
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
@@ -27,32 +29,13 @@ _OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]
 
 # Installed on every ingestion connection.
 MACROS = rf"""
--- DuckDB's timezone(tz, t) reads a naive wall time in tz; for an ambiguous time it picks the
--- LATER instant. stl_fold_back is how far to step back to the earlier one: the zone's offset
--- change over the 3 hours before (1 hour in most zones, 30 minutes on Lord Howe), kept only
--- if the earlier instant reads back as the same wall time.
-CREATE OR REPLACE TEMP MACRO stl_offset_at(u, tz) AS timezone(tz, u)::TIMESTAMP - timezone('UTC', u);
-CREATE OR REPLACE TEMP MACRO stl_fold_back(t, tz) AS (
-    SELECT CASE WHEN back > INTERVAL 0 SECOND AND timezone(tz, later - back)::TIMESTAMP = t THEN back
-                ELSE INTERVAL 0 SECOND END
-    FROM (SELECT later, stl_offset_at(later - INTERVAL 3 HOUR, tz) - stl_offset_at(later, tz) AS back
-          FROM (SELECT timezone(tz, t) AS later)));
-CREATE OR REPLACE TEMP MACRO stl_local_to_utc(t, tz) AS
-    timezone('UTC', timezone(tz, t) - stl_fold_back(t, tz));
-CREATE OR REPLACE TEMP MACRO stl_is_ambiguous_local(t, tz) AS
-    t IS NOT NULL AND tz <> 'UTC' AND stl_fold_back(t, tz) > INTERVAL 0 SECOND;
-CREATE OR REPLACE TEMP MACRO stl_is_nonexistent_local(t, tz) AS
-    t IS NOT NULL AND tz <> 'UTC' AND timezone(tz, timezone(tz, t))::TIMESTAMP <> t;
 CREATE OR REPLACE TEMP MACRO stl_has_offset(v) AS regexp_full_match(v, '{_OFFSET_PATTERN}');
-CREATE OR REPLACE TEMP MACRO stl_timestamp_utc(v, tz) AS CASE
-    WHEN v IS NULL THEN NULL
-    -- the common UTC case first: a cast reads '...Z' as its wall time, which is UTC (no ICU call)
+CREATE OR REPLACE TEMP MACRO stl_aware_or_epoch_utc(v) AS CASE
+    -- the common UTC case first: a cast reads '...Z' as its wall time, which is UTC
     WHEN suffix(v, 'Z') OR suffix(v, 'z') THEN TRY_CAST(v AS TIMESTAMP)
     WHEN regexp_full_match(v, '\d{{13}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000)
     WHEN regexp_full_match(v, '\d{{10}}') THEN make_timestamp(TRY_CAST(v AS BIGINT) * 1000000)
-    WHEN stl_has_offset(v) THEN CAST(TRY_CAST(replace(v, ' ', 'T') AS TIMESTAMPTZ) AS TIMESTAMP)
-    WHEN tz = 'UTC' THEN TRY_CAST(v AS TIMESTAMP)
-    ELSE stl_local_to_utc(TRY_CAST(v AS TIMESTAMP), tz) END;
+    WHEN stl_has_offset(v) THEN CAST(TRY_CAST(replace(v, ' ', 'T') AS TIMESTAMPTZ) AS TIMESTAMP) END;
 CREATE OR REPLACE TEMP MACRO stl_naive_local(v) AS
     CASE WHEN v IS NULL OR suffix(v, 'Z') OR suffix(v, 'z') OR stl_has_offset(v) OR regexp_full_match(v, '\d{{10}}|\d{{13}}') THEN NULL
          ELSE TRY_CAST(v AS TIMESTAMP) END;
@@ -104,6 +87,89 @@ def phone_plans_table_sql() -> str:
     return "SELECT * FROM (VALUES " + ", ".join(rows) + ") AS t(region, cc, trunk)"
 
 
+@lru_cache(maxsize=None)
+def zone_transitions(zone: str, first_year: int = 1970, last_year: int = 2100) -> tuple[tuple, ...]:
+    """(utc instant, offset before, offset after) of every offset change of an IANA zone."""
+    tz = ZoneInfo(zone)
+    offset = lambda t: t.astimezone(tz).utcoffset()  # noqa: E731
+    found = []
+    t = dt.datetime(first_year, 1, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(last_year, 1, 1, tzinfo=dt.timezone.utc)
+    step = dt.timedelta(days=1)
+    while t < end:
+        before, after = offset(t), offset(t + step)
+        if before != after:  # bisect the day to the second
+            lo, hi = t, t + step
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if offset(mid) == before else (lo, mid)
+            found.append((hi.replace(tzinfo=None), before, after))
+        t += step
+    return tuple(found)
+
+
+def _local_windows(zone: str, folds: bool) -> list[tuple[dt.datetime, dt.datetime, int]]:
+    """Local wall-time windows [start, end) that occur twice (folds) or never (gaps), with the
+    size of the offset change in seconds."""
+    windows = []
+    for instant, before, after in zone_transitions(zone):
+        change = int((before - after).total_seconds())
+        if folds and change > 0:  # clocks go back: [instant+after, instant+before) happens twice
+            windows.append((instant + after, instant + before, change))
+        if not folds and change < 0:  # clocks go forward: [instant+before, instant+after) is skipped
+            windows.append((instant + before, instant + after, -change))
+    return windows
+
+
+def _window_case(local: str, windows, then: str, default: str) -> str:
+    """SQL: ``then`` (with {seconds}) when ``local`` lies in one of the windows, else ``default``.
+
+    Windows are indexed by year in list literals, so a value costs a list lookup and two
+    comparisons whatever the number of transitions (no 100-arm CASE per row)."""
+    if not windows:
+        return default
+    by_year: dict[int, list] = {}
+    for window in windows:
+        by_year.setdefault(window[0].year, []).append(window)
+    first, last = min(by_year), max(by_year)
+    idx = f"(year({local}) - {first - 1})"
+    arms = []
+    for k in range(max(len(v) for v in by_year.values())):
+        pick = [by_year.get(y, [])[k] if len(by_year.get(y, [])) > k else None for y in range(first, last + 1)]
+        starts = "[" + ", ".join(f"TIMESTAMP '{w[0]}'" if w else "NULL" for w in pick) + "]"
+        ends = "[" + ", ".join(f"TIMESTAMP '{w[1]}'" if w else "NULL" for w in pick) + "]"
+        sizes = "[" + ", ".join(str(w[2]) if w else "NULL" for w in pick) + "]"
+        value = then.format(seconds=f"{sizes}[{idx}]")
+        arms.append(f"WHEN {local} >= {starts}[{idx}] AND {local} < {ends}[{idx}] THEN {value}")
+    return f"(CASE {' '.join(arms)} ELSE {default} END)"
+
+
+def local_to_utc_sql(local: str, zone: str) -> str:
+    """UTC of the naive wall time ``local`` in ``zone``, with this module's DST conventions.
+
+    DuckDB's timezone(zone, t) reads t in the zone (a skipped time moves forward by the gap)
+    but takes the LATER instant of a repeated time; inside a repeated window we step back by the
+    zone's offset change. The windows come from the zone's transitions, computed once in Python,
+    so the SQL needs one timezone conversion per value and no per-row transition search."""
+    if zone == "UTC":
+        return local
+    back = _window_case(local, _local_windows(zone, folds=True), "to_seconds({seconds})", "INTERVAL 0 SECOND")
+    return f"CAST(timezone({quote(zone)}, {local}) - {back} AS TIMESTAMP)"
+
+
+def is_ambiguous_sql(local: str, zone: str) -> str:
+    return _window_case(local, _local_windows(zone, folds=True), "TRUE", "FALSE") if zone != "UTC" else "FALSE"
+
+
+def is_nonexistent_sql(local: str, zone: str) -> str:
+    return _window_case(local, _local_windows(zone, folds=False), "TRUE", "FALSE") if zone != "UTC" else "FALSE"
+
+
+def timestamp_utc_sql(raw: str, zone: str) -> str:
+    """UTC TIMESTAMP of a text timestamp: offset-aware, epoch, or naive local time in ``zone``."""
+    return f"coalesce(stl_aware_or_epoch_utc({raw}), {local_to_utc_sql(f'stl_naive_local({raw})', zone)})"
+
+
 def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -112,7 +178,7 @@ def typed_sql(column: c.Column, raw: str, timezone: str) -> str:
     """SQL expression giving the typed value of ``raw`` (a trimmed, NULL-if-empty text)."""
     t = column.type
     if t == c.TIMESTAMP:
-        return f"stl_timestamp_utc({raw}, {quote(timezone)})"
+        return timestamp_utc_sql(raw, timezone)
     if t == c.DATE:
         return f"TRY_CAST({raw} AS DATE)"
     if t == c.INTEGER:
