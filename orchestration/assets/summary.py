@@ -30,7 +30,17 @@ def collect_summary(con) -> dict:
         e.name: con.execute(f"SELECT count(*) FROM staging.stg_{e.name}").fetchone()[0]
         for e in c.ENTITIES
     }
+    response = con.execute("""
+        SELECT count(*), avg(CASE WHEN is_answered THEN 1.0 ELSE 0.0 END),
+               median(seconds_to_first_response), quantile_cont(seconds_to_first_response, 0.9),
+               median(business_seconds_to_first_response),
+               count_if(sla_status = 'met') / nullif(count_if(sla_status IN ('met', 'breached')), 0),
+               any_value(metric_definition_version)
+        FROM marts.fct_lead_response""").fetchone()
     return {
+        "response": dict(zip(["lead_incidents", "share_answered", "median_seconds_to_first_response",
+                              "p90_seconds_to_first_response", "median_business_seconds_to_first_response",
+                              "sla_compliance", "metric_definition_version"], response)),
         "files": {r[0]: {"files": r[1], "rows_read": r[2], "rows_loaded": r[3], "rows_quarantined": r[4]} for r in files},
         "quarantine": [{"entity": r[0], "reason": r[1], "rows": r[2]} for r in reasons],
         "current_records": current,
@@ -39,7 +49,16 @@ def collect_summary(con) -> dict:
 
 
 def summary_markdown(summary: dict) -> str:
-    lines = ["# Pipeline summary", "", "## Extracts", "", "| entity | files | rows read | loaded | quarantined | current records |",
+    r = summary["response"]
+    minutes = lambda s: "n/a" if s is None else f"{s / 60:.1f} min"  # noqa: E731
+    share = lambda x: "n/a" if x is None else f"{x:.1%}"  # noqa: E731
+    lines = ["# Pipeline summary", "", "## Response times (marts.fct_lead_response)", "",
+             f"- lead incidents: {r['lead_incidents']}, answered: {share(r['share_answered'])}",
+             f"- time to first qualifying response: median {minutes(r['median_seconds_to_first_response'])}, "
+             f"p90 {minutes(r['p90_seconds_to_first_response'])}; business-hours median "
+             f"{minutes(r['median_business_seconds_to_first_response'])}",
+             f"- SLA compliance: {share(r['sla_compliance'])} (metric definitions v{r['metric_definition_version']})",
+             "", "## Extracts", "", "| entity | files | rows read | loaded | quarantined | current records |",
              "|---|---:|---:|---:|---:|---:|"]
     for entity, f in summary["files"].items():
         lines.append(f"| {entity} | {f['files']} | {f['rows_read']} | {f['rows_loaded']} | {f['rows_quarantined']} | "
@@ -57,7 +76,7 @@ def summary_markdown(summary: dict) -> str:
 @dg.asset(
     group_name="delivery",
     deps=[dg.AssetKey(["staging", f"stg_{e.name}"]) for e in c.ENTITIES]
-    + [dg.AssetKey(["staging", "stg_activity_lead_matches"])],
+    + [dg.AssetKey(["staging", "stg_activity_lead_matches"]), dg.AssetKey(["marts", "fct_lead_response"])],
     description="Run summary (extracts, quarantine, match rates) written to the output directory.",
     pool="warehouse",
 )
