@@ -68,7 +68,7 @@ def _report_run(result, settings) -> int:
     print("\nDone. Where to look:")
     print(f"  run summary        {summary}")
     print(f"  warehouse (DuckDB) {settings.warehouse_path}")
-    print("                     tables raw.*, raw.quarantine, raw.ingested_files, staging.stg_*")
+    print("                     marts.fct_lead_response, intermediate.int_*, staging.stg_*, raw.*, raw.quarantine")
     print("  Dagster UI         .venv/bin/stl ui   (= dagster dev -w workspace.yaml with this DAGSTER_HOME)")
     if summary.exists():
         print("\n" + summary.read_text())
