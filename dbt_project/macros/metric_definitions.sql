@@ -48,7 +48,7 @@
         when {{ seconds }} is null then 'unanswered'
     {%- for b in stl_def('response_buckets') %}
         {%- if b.max_minutes is not none %}
-        when {{ seconds }} < {{ b.max_minutes * 60 }} then '{{ b.bucket }}'
+        when {{ seconds }} <= {{ b.max_minutes * 60 }} then '{{ b.bucket }}'
         {%- else %}
         else '{{ b.bucket }}'
         {%- endif %}
