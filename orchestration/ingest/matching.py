@@ -31,8 +31,9 @@ ACTIVITY_SOURCES = {
 }
 
 
-def _current(table: str, key: str) -> str:
-    return f"(SELECT * FROM raw.{table} QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)"
+def _current(table: str, key: str, columns: str) -> str:
+    return (f"(SELECT {columns} FROM raw.{table} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)")
 
 
 def build_matches(con: duckdb.DuckDBPyConnection) -> None:
@@ -40,20 +41,26 @@ def build_matches(con: duckdb.DuckDBPyConnection) -> None:
     activities = " UNION ALL ".join(
         f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, "
         f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
-        f"FROM {_current(table, id_col)}"
+        f"FROM {_current(table, id_col, '*')}"
         for channel, (table, id_col, time_col, phone, email) in ACTIVITY_SOURCES.items()
     )
-    con.execute(f"""
+    # Each input is used several times below: materialise it once.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_leads AS "
+                f"{_current('leads', 'lead_id', 'lead_id, created_at, phone_e164, email_normalized')[1:-1]}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS {activities}")
+    con.execute("""
         CREATE OR REPLACE TABLE raw.activity_lead_matches AS
-        WITH leads AS (SELECT lead_id, created_at, phone_e164, email_normalized FROM {_current('leads', 'lead_id')}),
-        acts AS ({activities}),
+        WITH leads AS (SELECT * FROM _stl_match_leads),
+        acts AS (SELECT *, rowid AS _rid FROM _stl_match_acts),  -- a cheap join key
         by_phone_before AS (
-            SELECT a.channel, a.activity_id, l.lead_id
-            FROM acts a ASOF JOIN (SELECT * FROM leads WHERE phone_e164 IS NOT NULL) l
+            SELECT a._rid, l.lead_id
+            FROM (SELECT * FROM acts WHERE contact_phone_e164 IS NOT NULL) a
+            ASOF JOIN (SELECT * FROM leads WHERE phone_e164 IS NOT NULL) l
               ON a.contact_phone_e164 = l.phone_e164 AND a.activity_at >= l.created_at),
         by_email_before AS (
-            SELECT a.channel, a.activity_id, l.lead_id
-            FROM acts a ASOF JOIN (SELECT * FROM leads WHERE email_normalized IS NOT NULL) l
+            SELECT a._rid, l.lead_id
+            FROM (SELECT * FROM acts WHERE contact_email_normalized IS NOT NULL) a
+            ASOF JOIN (SELECT * FROM leads WHERE email_normalized IS NOT NULL) l
               ON a.contact_email_normalized = l.email_normalized AND a.activity_at >= l.created_at),
         first_by_phone AS (
             SELECT phone_e164, arg_min(lead_id, created_at) AS lead_id FROM leads
@@ -73,11 +80,12 @@ def build_matches(con: duckdb.DuckDBPyConnection) -> None:
                    AS matched_before_lead_created
         FROM acts a
         LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
-        LEFT JOIN by_phone_before pb USING (channel, activity_id)
+        LEFT JOIN by_phone_before pb ON pb._rid = a._rid
         LEFT JOIN first_by_phone pf ON pf.phone_e164 = a.contact_phone_e164
-        LEFT JOIN by_email_before eb USING (channel, activity_id)
+        LEFT JOIN by_email_before eb ON eb._rid = a._rid
         LEFT JOIN first_by_email ef ON ef.email_normalized = a.contact_email_normalized
     """)
+    con.execute("DROP TABLE _stl_match_leads; DROP TABLE _stl_match_acts")
 
 
 def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
