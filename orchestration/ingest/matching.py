@@ -20,14 +20,19 @@ import duckdb
 # the current version is the one loaded last, then the latest extract date, file and row.
 LATEST_VERSION_ORDER = "_loaded_at DESC, _extract_date DESC NULLS LAST, _source_file DESC, _source_row DESC"
 
+_OTHER_PHONE = "CASE direction WHEN 'outbound' THEN to_number_e164 ELSE from_number_e164 END"
+_OTHER_EMAIL = "CASE direction WHEN 'outbound' THEN to_address_normalized ELSE from_address_normalized END"
+
+# channel: (table, id column, time column, the other party's phone and email, outcome,
+# automated flag, answered and ended times). Carried into the match table so the dbt models
+# read one table of activities instead of joining three extracts to their matches again.
 ACTIVITY_SOURCES = {
-    # channel: (table, id column, time column, phone of the other party, email of the other party)
-    "call": ("calls", "call_id", "started_at",
-             "CASE direction WHEN 'outbound' THEN to_number_e164 ELSE from_number_e164 END", "NULL"),
-    "sms": ("sms", "message_id", "sent_at",
-            "CASE direction WHEN 'outbound' THEN to_number_e164 ELSE from_number_e164 END", "NULL"),
-    "email": ("emails", "email_id", "sent_at", "NULL",
-              "CASE direction WHEN 'outbound' THEN to_address_normalized ELSE from_address_normalized END"),
+    "call": ("calls", "call_id", "started_at", _OTHER_PHONE, "NULL", "disposition", "FALSE",
+             "answered_at", "ended_at"),
+    "sms": ("sms", "message_id", "sent_at", _OTHER_PHONE, "NULL", "delivery_status", "is_automated",
+            "NULL::TIMESTAMP", "NULL::TIMESTAMP"),
+    "email": ("emails", "email_id", "sent_at", "NULL", _OTHER_EMAIL, "delivery_status", "is_automated",
+              "NULL::TIMESTAMP", "NULL::TIMESTAMP"),
 }
 
 
@@ -39,10 +44,12 @@ def _current(table: str, key: str, columns: str) -> str:
 def build_matches(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build raw.activity_lead_matches from the current raw leads and activities."""
     activities = " UNION ALL ".join(
-        f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, "
+        f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, direction, rep_id, "
+        f"{outcome} AS outcome, {automated} AS is_automated, {answered} AS answered_at, {ended} AS ended_at, "
         f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
         f"FROM {_current(table, id_col, '*')}"
-        for channel, (table, id_col, time_col, phone, email) in ACTIVITY_SOURCES.items()
+        for channel, (table, id_col, time_col, phone, email, outcome, automated, answered, ended)
+        in ACTIVITY_SOURCES.items()
     )
     # Each input is used several times below: materialise it once.
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_leads AS "
@@ -68,8 +75,8 @@ def build_matches(con: duckdb.DuckDBPyConnection) -> None:
         first_by_email AS (
             SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM leads
             WHERE email_normalized IS NOT NULL GROUP BY email_normalized)
-        SELECT a.channel, a.activity_id, a.activity_at, a.crm_lead_id,
-               a.contact_phone_e164, a.contact_email_normalized,
+        SELECT a.channel, a.activity_id, a.activity_at, a.direction, a.rep_id, a.outcome, a.is_automated,
+               a.answered_at, a.ended_at, a.crm_lead_id, a.contact_phone_e164, a.contact_email_normalized,
                coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id,
                CASE WHEN ci.lead_id IS NOT NULL THEN 'crm_id'
                     WHEN coalesce(pb.lead_id, pf.lead_id) IS NOT NULL THEN 'phone'

@@ -1,8 +1,14 @@
--- Each activity's matched lead, as ingestion's matching step decided it.
+-- Every call, SMS and email (current version) with the lead ingestion matched it to.
 select
     channel,
     activity_id,
     activity_at,
+    direction,
+    rep_id,
+    outcome,
+    is_automated,
+    answered_at,
+    ended_at,
     crm_lead_id,
     lead_id,
     match_method,
