@@ -29,10 +29,13 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
 
     key = partition.isoformat() if partition else daily_partitions.get_last_partition_key()
     job = defs.resolve_job_def("speed_to_lead_job")
+    run_config = full_load_run_config() if full_load else {}
+    # A terminal wants progress, not Dagster's per-event debug lines (the UI keeps them all).
+    run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
     return job.execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=key,
-        run_config=full_load_run_config() if full_load else {},
+        run_config=run_config,
         raise_on_error=False,
     )
 
