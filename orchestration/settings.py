@@ -64,6 +64,9 @@ class Settings:
     schedule_timezone: str = "UTC"
     # Event timestamps more than this far past the load time are quarantined as future-dated.
     future_tolerance_seconds: int = 300
+    # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
+    # beyond it. DuckDB's own default is 80 % of RAM.
+    duckdb_memory_limit: str = "8GB"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -83,6 +86,7 @@ class Settings:
             partitions_start=dt.date.fromisoformat(env.get("STL_PARTITIONS_START", "2024-01-01")),
             schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
+            duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -102,7 +106,8 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: the shared warehouse path, telemetry off."""
-        return {**TELEMETRY_OFF, "STL_WAREHOUSE_PATH": str(self.warehouse_path)}
+        return {**TELEMETRY_OFF, "STL_WAREHOUSE_PATH": str(self.warehouse_path),
+                "STL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit}
 
 
 # Written into DAGSTER_HOME when absent: telemetry off, and one step at a time touching the
@@ -118,9 +123,7 @@ concurrency:
 
 def apply_process_env(settings: Settings) -> None:
     """Export the settings dbt and Dagster read themselves, and switch telemetry off."""
-    for key, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(key, value)
-    os.environ["STL_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ.update(settings.dbt_env())
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
 
 

@@ -26,7 +26,7 @@ def warehouse_lock(settings: Settings) -> Iterator[None]:
 def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection, held under the warehouse lock."""
     with warehouse_lock(settings):
-        con = duckdb.connect(str(settings.warehouse_path))
+        con = duckdb.connect(str(settings.warehouse_path), config={"memory_limit": settings.duckdb_memory_limit})
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET enable_progress_bar = false")
