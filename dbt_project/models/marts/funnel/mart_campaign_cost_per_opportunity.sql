@@ -12,29 +12,16 @@ period as (
     from incidents
 ),
 
-members as (
-    select lead_id, incident_lead_id from {{ ref('int_lead_incidents') }}
-),
-
-opportunity_flags as (
-    select
-        members.incident_lead_id,
-        max(case when opportunities.is_won then 1 else 0 end) as is_won,
-        sum(case when opportunities.is_won then opportunities.amount else 0 end) as won_amount
-    from {{ ref('stg_opportunities') }} as opportunities
-    inner join members on members.lead_id = opportunities.lead_id
-    group by members.incident_lead_id
-),
-
 by_campaign as (
     select
         incidents.campaign,
         cast(count(*) as bigint) as leads,
-        cast(sum(case when opportunity_flags.incident_lead_id is not null then 1 else 0 end) as bigint) as opportunities,
-        cast(sum(coalesce(opportunity_flags.is_won, 0)) as bigint) as won_opportunities,
-        sum(coalesce(opportunity_flags.won_amount, 0)) as revenue
+        cast(sum(outcomes.has_opportunity) as bigint) as opportunities,
+        cast(sum(outcomes.is_won) as bigint) as won_opportunities,
+        sum(outcomes.won_amount) as revenue
     from incidents
-    left join opportunity_flags on opportunity_flags.incident_lead_id = incidents.incident_lead_id
+    inner join {{ ref('int_incident_outcomes') }} as outcomes
+        on outcomes.incident_lead_id = incidents.incident_lead_id
     group by incidents.campaign
 ),
 
