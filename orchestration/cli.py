@@ -87,6 +87,12 @@ def cmd_demo(args) -> int:
     manifest_path = landing / DEMO_MANIFEST
     previous = json.loads(manifest_path.read_text()).get("parameters", {}) if manifest_path.exists() else {}
     if previous.get("leads") != args.leads or previous.get("seed") != args.seed:
+        if settings.warehouse_path.exists():
+            # The warehouse holds only the earlier demo's rows (the landing directory held only
+            # demo data): start clean so rows of files the new demo no longer writes do not linger.
+            print(f"removing the earlier demo warehouse {settings.warehouse_path}")
+            settings.warehouse_path.unlink()
+            settings.warehouse_path.with_suffix(settings.warehouse_path.suffix + ".wal").unlink(missing_ok=True)
         print(f"generating demo extracts: {args.leads:,} leads, seed {args.seed} → {landing}")
         cmd_generate(argparse.Namespace(out=str(landing), leads=args.leads, seed=args.seed, days=None,
                                         messy=0.02, quiet=False))
