@@ -6,7 +6,6 @@ undated snapshot files ask for today's partition. Ingestion itself decides by co
 whether a file really changed, so a touched-but-identical file costs a no-op run."""
 
 
-import datetime as dt
 import hashlib
 import json
 

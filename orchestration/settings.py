@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,9 +88,6 @@ class Settings:
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
         )
-
-    def with_overrides(self, **changes) -> "Settings":
-        return replace(self, **changes)
 
     @property
     def lock_path(self) -> Path:

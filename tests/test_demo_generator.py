@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo

@@ -10,6 +10,7 @@ read (parsed or malformed) ends in exactly one of the two tables.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -175,8 +176,6 @@ def _csv_header(batch: Batch) -> list[str]:
     opener = gzip.open if batch.file.compression == "gzip" else open
     try:
         with opener(batch.file.path, "rt", encoding="utf-8-sig", newline="") as handle:
-            import csv
-
             return next(csv.reader(handle), [])
     except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise ContractError(batch.identity, f"unreadable file ({exc.__class__.__name__}: {exc})") from exc
@@ -309,7 +308,7 @@ def read_batches(con, entity: c.Entity, batches: list[Batch], result: EntityLoad
     """Read every batch into _stl_in; returns the 0-byte files (recorded, not read)."""
     _create_input_table(con, entity)
     empty = [b for b in batches if b.kind == "file" and b.size == 0]
-    csv_groups: dict[tuple, list[Batch]] = {}
+    csv_groups: dict[tuple, tuple[dict[str, str], list[Batch]]] = {}
     jsonl: list[Batch] = []
     with tempfile.TemporaryDirectory(prefix="stl_ingest_") as workdir:
         for b in batches:
@@ -322,13 +321,12 @@ def read_batches(con, entity: c.Entity, batches: list[Batch], result: EntityLoad
                 mapping, extra = _header_mapping(entity, b.identity, header)
                 if extra:
                     result.ignored_columns[b.identity] = extra
-                csv_groups.setdefault(tuple(header), []).append(b)
+                csv_groups.setdefault(tuple(header), (mapping, []))[1].append(b)
             elif b.file.format == "jsonl":
                 jsonl.append(b)
             else:
                 _read_parquet(con, entity, b, result.ignored_columns)
-        for header, group in csv_groups.items():
-            mapping, _ = _header_mapping(entity, group[0].identity, list(header))
+        for mapping, group in csv_groups.values():
             _read_csv_group(con, entity, group, mapping)
         if jsonl:
             _read_jsonl(con, entity, jsonl, Path(workdir))
