@@ -67,6 +67,10 @@ class Settings:
     # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
     # beyond it. DuckDB's own default is 80 % of RAM.
     duckdb_memory_limit: str = "8GB"
+    # Data-quality gates: a daily extract whose newest file is older than this (wall clock) is
+    # late; alerts go to a JSON-lines log file and, when set, a webhook.
+    max_extract_age_hours: float = 48.0
+    alert_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -87,12 +91,27 @@ class Settings:
             schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
+            max_extract_age_hours=float(env.get("STL_MAX_EXTRACT_AGE_HOURS", "48")),
+            alert_webhook_url=env.get("STL_ALERT_WEBHOOK_URL") or None,
         )
 
     @property
     def lock_path(self) -> Path:
         """The file lock every warehouse writer holds (DuckDB allows one writer process)."""
         return self.warehouse_path.with_suffix(self.warehouse_path.suffix + ".lock")
+
+    @property
+    def gx_dir(self) -> Path:
+        """Great Expectations' own project (validation results store) — generated, not edited."""
+        return self.data_dir / "gx"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.output_dir / "data_docs"
+
+    @property
+    def alert_log_path(self) -> Path:
+        return self.output_dir / "alerts.log"
 
     def ensure_dirs(self) -> None:
         for path in (self.landing_dir, self.warehouse_path.parent, self.output_dir, self.dagster_home):

@@ -1,0 +1,80 @@
+"""A gate = a suite validated now, recorded, and alerted on: ``run_gate`` is everything an asset
+check does, so the CLI, the benchmark and the tests run gates exactly as Dagster does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from orchestration import warehouse
+from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
+from orchestration.quality.gx_bridge import SuiteOutcome, run_suite
+from orchestration.quality.suites import Suite
+from orchestration.settings import Settings
+
+RESULTS_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS quality",
+    """CREATE TABLE IF NOT EXISTS quality.gate_results (
+        run_id VARCHAR, checked_at TIMESTAMP, suite VARCHAR, asset_key VARCHAR, passed BOOLEAN,
+        blocking BOOLEAN, evaluated_expectations INTEGER, failed_expectations INTEGER,
+        failing_rows BIGINT, seconds DOUBLE, data_docs_path VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS quality.expectation_results (
+        run_id VARCHAR, checked_at TIMESTAMP, suite VARCHAR, expectation VARCHAR, severity VARCHAR,
+        success BOOLEAN, unexpected_count BIGINT, unexpected_percent DOUBLE, observed_value VARCHAR,
+        sample VARCHAR, error VARCHAR)""",
+]
+
+
+def gate_params(settings: Settings, now: dt.datetime | None = None) -> dict:
+    """Values a suite may use as ``$name``. ``now_utc`` is a SQL literal fixed for the whole
+    gate (so every expectation judges 'the future' against the same instant)."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return {
+        "now_utc": f"TIMESTAMP '{now.isoformat(sep=' ', timespec='seconds')}'",
+        "future_tolerance_seconds": settings.future_tolerance_seconds,
+        "max_extract_age_hours": settings.max_extract_age_hours,
+    }
+
+
+def alerts_for(outcome: SuiteOutcome, run_id: str) -> list[Alert]:
+    alerts = []
+    for r in outcome.failed:
+        gate_breaking = r.spec.severity == "error" and outcome.suite.blocking
+        count = f"{r.unexpected_count:,} failing" if r.unexpected_count is not None else "failed"
+        detail = r.error or (f"sample: {json.dumps(r.sample[:3], default=str)}" if r.sample else "")
+        alerts.append(Alert(
+            raised_at=outcome.checked_at, severity="critical" if gate_breaking else "warning",
+            kind=r.spec.alert_kind, subject=f"{outcome.suite.name}: {r.spec.label}",
+            what_failed=f"{r.spec.why} ({count}{'; ' + detail if detail else ''})".strip(),
+            how_to_fix=r.spec.how_to_fix or "See the suite file and the Data Docs page for this run.",
+            failing_rows=r.unexpected_count, run_id=run_id))
+    return alerts
+
+
+def record_outcome(con, outcome: SuiteOutcome, run_id: str) -> None:
+    for ddl in RESULTS_DDL:
+        con.execute(ddl)
+    s = outcome.suite
+    con.execute("INSERT INTO quality.gate_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        run_id, outcome.checked_at, s.name, "/".join(s.asset), outcome.passed, s.blocking, len(outcome.results),
+        len(outcome.failed), outcome.failing_rows, outcome.seconds,
+        str(outcome.data_docs_path) if outcome.data_docs_path else None])
+    con.executemany("INSERT INTO quality.expectation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        [run_id, outcome.checked_at, s.name, r.spec.label, r.spec.severity, r.success, r.unexpected_count,
+         r.unexpected_percent, None if r.observed_value is None else json.dumps(r.observed_value, default=str),
+         json.dumps(r.sample, default=str), r.error]
+        for r in outcome.results])
+
+
+def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | None = None) -> tuple[SuiteOutcome, list[Alert]]:
+    """Validate, record the outcome and its alerts in the warehouse, and send the alerts."""
+    with warehouse.warehouse_lock(settings):  # nothing writes while GX reads
+        outcome = run_suite(suite, settings, gate_params(settings, now), run_name=run_id)
+    alerts = alerts_for(outcome, run_id)
+    with warehouse.writer(settings) as con:
+        con.execute("BEGIN")
+        record_outcome(con, outcome, run_id)
+        record_alerts(con, alerts)
+        con.execute("COMMIT")
+    notify(alerts, notifiers_for(settings))
+    return outcome, alerts

@@ -1,0 +1,171 @@
+"""Great Expectations 1.x, run inside the warehouse: each suite is validated by GX's SQL engine
+against the DuckDB file (GX sends SQL, DuckDB scans; nothing is pulled into pandas), the result
+goes to GX's validation store and Data Docs, and comes back as a plain ``SuiteOutcome``.
+
+GX is imported lazily (several seconds) so that loading the Dagster definitions stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from orchestration.quality.suites import ExpectationSpec, Suite, resolved
+from orchestration.settings import Settings
+
+DATASOURCE = "warehouse"
+DOCS_SITE = "speed_to_lead"
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    spec: ExpectationSpec
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed_value: object = None
+    sample: list = field(default_factory=list)  # a few failing values or rows
+    error: str | None = None  # GX could not evaluate it (counts as a failure)
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    suite: Suite
+    results: tuple[ExpectationOutcome, ...]
+    checked_at: dt.datetime
+    seconds: float
+    data_docs_path: Path | None
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success]
+
+    @property
+    def passed(self) -> bool:
+        """The gate holds unless an error-severity expectation failed (warnings only alert)."""
+        return not any(r.spec.severity == "error" for r in self.failed)
+
+    @property
+    def failing_rows(self) -> int:
+        return sum(r.unexpected_count or 0 for r in self.failed)
+
+
+def patch_duckdb_lazy_results() -> None:
+    """GX's ``execute_query`` returns its result after leaving the connection context; results
+    from duckdb_engine are lazy and read as empty once the connection is closed, so every
+    metric fails with 'list index out of range'. Buffer the rows before the connection closes
+    (SQLAlchemy's ``Result.freeze()``). Checked on GX 1.24; tests/test_quality.py guards it."""
+    from great_expectations.execution_engine.sqlalchemy_execution_engine import SqlAlchemyExecutionEngine
+
+    if getattr(SqlAlchemyExecutionEngine.execute_query, "stl_buffered", False):
+        return
+
+    def execute_query(self, query):
+        with self.get_connection() as connection:
+            return self._execute_query_with_recovery(connection, query).freeze()()
+
+    execute_query.stl_buffered = True
+    SqlAlchemyExecutionEngine.execute_query = execute_query
+
+
+@lru_cache(maxsize=4)
+def _context(gx_dir: Path, docs_dir: Path):
+    """A file-backed GX project under the data directory (its validation store feeds the Data
+    Docs index), with one Data Docs site written to the output directory."""
+    import great_expectations as gx
+
+    patch_duckdb_lazy_results()
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+    context.variables.progress_bars = {"globally": False}
+    sites = {s["site_name"] if isinstance(s, dict) else s for s in context.list_data_docs_sites()}
+    for site in sites - {DOCS_SITE}:
+        context.delete_data_docs_site(site)
+    if DOCS_SITE not in sites:
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    return context
+
+
+def _gx_expectation(spec: ExpectationSpec):
+    import great_expectations as gx
+
+    class_name = "".join(part.capitalize() for part in spec.type.split("_"))
+    if spec.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        class_name = "ExpectColumnPairValuesAToBeGreaterThanB"
+    try:
+        cls = getattr(gx.expectations, class_name)
+    except AttributeError as exc:
+        raise ValueError(f"unknown expectation type {spec.type!r} (no gx.expectations.{class_name})") from exc
+    return cls(**spec.kwargs, meta={"severity": spec.severity, "why": spec.why, "how_to_fix": spec.how_to_fix})
+
+
+def _outcome(spec: ExpectationSpec, result, sample_rows: list) -> ExpectationOutcome:
+    info = result.exception_info or {}
+    errors = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+    if info.get("raised_exception"):
+        errors.append(info.get("exception_message"))
+    r = result.result or {}
+    sample = sample_rows or list(r.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]
+    count = r.get("unexpected_count")
+    if count is None and spec.type == "unexpected_rows_expectation":
+        count = r.get("observed_value")
+    return ExpectationOutcome(
+        spec=spec, success=bool(result.success) and not errors, unexpected_count=count,
+        unexpected_percent=r.get("unexpected_percent"), observed_value=r.get("observed_value"),
+        sample=sample, error="; ".join(str(e) for e in errors if e) or None)
+
+
+def run_suite(suite: Suite, settings: Settings, params: dict, run_name: str) -> SuiteOutcome:
+    """Validate ``suite`` against the warehouse. The caller holds the warehouse lock."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from sqlalchemy import text
+
+    started = time.perf_counter()
+    checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    context = _context(settings.gx_dir, settings.data_docs_dir)
+    datasource = context.data_sources.add_or_update_sql(
+        DATASOURCE, connection_string=f"duckdb:///{settings.warehouse_path}?access_mode=read_only")
+    # A query asset, not a table asset: GX's column-type metric drops the schema of a table asset.
+    if suite.name in {a.name for a in datasource.assets}:
+        datasource.delete_asset(suite.name)
+    batch = datasource.add_query_asset(suite.name, query=f"select * from {suite.table}").add_batch_definition_whole_table("all")
+    specs = [resolved(s, params) for s in suite.expectations]
+    gx_suite = gx.ExpectationSuite(name=suite.name, expectations=[_gx_expectation(s) for s in specs])
+    gx_suite = context.suites.add_or_update(gx_suite)
+    validation = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=suite.name, validation_definitions=[validation],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}))
+    engine = datasource.get_engine()
+    try:
+        run = checkpoint.run(run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)))
+        (validation_result,) = run.run_results.values()
+        # Results come back in GX's evaluation order: pair them with specs by expectation id.
+        spec_by_id = {e.id: spec for e, spec in zip(gx_suite.expectations, specs)}
+        outcomes = []
+        with engine.connect() as con:
+            for result in validation_result.results:
+                spec = spec_by_id[result.expectation_config.id]
+                rows = []
+                if spec.sample_query and not result.success:
+                    query = spec.sample_query.replace("{batch}", f"(select * from {suite.table})")
+                    rows = [dict(m) for m in con.execute(text(f"select * from ({query}) limit {SAMPLE_ROWS}")).mappings()]
+                outcomes.append(_outcome(spec, result, rows))
+    finally:
+        # Release the DuckDB file: the validator's execution engine has its own SQLAlchemy engine
+        # (and DuckDB refuses a read-write open in this process while a read-only one lives).
+        datasource.get_execution_engine().close()
+        engine.dispose()
+    docs = settings.data_docs_dir / "index.html"
+    return SuiteOutcome(suite, tuple(outcomes), checked_at, round(time.perf_counter() - started, 3),
+                        docs if docs.exists() else None)
