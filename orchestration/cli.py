@@ -44,8 +44,9 @@ def cmd_generate(args) -> int:
 
     out = Path(args.out) if args.out else get_settings().landing_dir
     started = time.perf_counter()
+    dates = {"end_date": dt.date.fromisoformat(args.end_date)} if args.end_date else {}
     manifest = generate(out, leads=args.leads, seed=args.seed, days=args.days, messy_share=args.messy,
-                        progress=not args.quiet)
+                        progress=not args.quiet, **dates)
     rows = sum(manifest.get("rows", {}).values()) if isinstance(manifest.get("rows"), dict) else None
     print(f"wrote demo extracts for {args.leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
           + (f" ({rows:,} rows)" if rows else ""))
@@ -59,7 +60,8 @@ def _report_run(result, settings) -> int:
     print("\nsteps (wall seconds):")
     for step, seconds in timings.items():
         print(f"  {step:40s} {seconds:8.2f}")
-    if not result.success:
+    stopped = _report_gates(result.run_id, settings)
+    if not result.success or stopped:
         failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         for event in failed:
             print(f"\nFAILED {event.step_key}: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
@@ -75,6 +77,35 @@ def _report_run(result, settings) -> int:
     return 0
 
 
+def _report_gates(run_id: str, settings) -> bool:
+    """Print this run's data-quality gates and alerts; True when a gate stopped the run."""
+    from orchestration import warehouse
+
+    if not settings.warehouse_path.exists():
+        return False
+    with warehouse.warehouse_lock(settings):
+        con = warehouse.reader(settings)
+        try:
+            if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality' "
+                               "AND table_name = 'gate_results'").fetchone()[0]:
+                return False
+            gates = con.execute("SELECT suite, passed, blocking, failed_expectations, failing_rows FROM quality.gate_results "
+                                "WHERE run_id = ? ORDER BY suite", [run_id]).fetchall()
+            alerts = con.execute("SELECT severity, subject, what_failed, how_to_fix FROM quality.alerts WHERE run_id = ? "
+                                 "ORDER BY severity, subject", [run_id]).fetchall()
+        finally:
+            con.close()
+    failed = [g for g in gates if not g[1] and g[2]]
+    print(f"\ndata-quality gates: {len(gates) - len(failed)} of {len(gates)} passed; {len(alerts)} alerts "
+          f"(Data Docs: {settings.data_docs_dir / 'index.html'}, alert log: {settings.alert_log_path})")
+    for severity, subject, what, fix in alerts:
+        print(f"  [{severity}] {subject}: {what}\n      fix: {fix}")
+    for suite, *_ in failed:
+        print(f"GATE FAILED {suite}: everything downstream of it was not run; published outputs are unchanged.",
+              file=sys.stderr)
+    return bool(failed)
+
+
 def cmd_demo(args) -> int:
     settings = get_settings()
     settings.ensure_dirs()
@@ -86,7 +117,9 @@ def cmd_demo(args) -> int:
         return 2
     manifest_path = landing / DEMO_MANIFEST
     previous = json.loads(manifest_path.read_text()).get("parameters", {}) if manifest_path.exists() else {}
-    if previous.get("leads") != args.leads or previous.get("seed") != args.seed:
+    # The demo's data ends two days ago, so freshness gates judge it as a live feed would be.
+    end_date = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
+    if (previous.get("leads"), previous.get("seed"), previous.get("end_date")) != (args.leads, args.seed, end_date):
         if settings.warehouse_path.exists():
             # The warehouse holds only the earlier demo's rows (the landing directory held only
             # demo data): start clean so rows of files the new demo no longer writes do not linger.
@@ -95,7 +128,7 @@ def cmd_demo(args) -> int:
             settings.warehouse_path.with_suffix(settings.warehouse_path.suffix + ".wal").unlink(missing_ok=True)
         print(f"generating demo extracts: {args.leads:,} leads, seed {args.seed} → {landing}")
         cmd_generate(argparse.Namespace(out=str(landing), leads=args.leads, seed=args.seed, days=None,
-                                        messy=0.02, quiet=False))
+                                        messy=0.02, quiet=False, end_date=end_date))
     else:
         print(f"reusing demo extracts in {landing} ({args.leads:,} leads, seed {args.seed})")
     from orchestration.pipeline import run_main_job
@@ -172,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--days", type=int, default=None)
     p.add_argument("--messy", type=float, default=0.02, help="share of rows with planted data problems")
+    p.add_argument("--end-date", help="last day of data, YYYY-MM-DD (default 2026-10-31: reproducible output)")
     p.add_argument("--out", help="directory (default: the landing directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
