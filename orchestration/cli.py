@@ -186,6 +186,33 @@ def cmd_bench(args) -> int:
                          json_path=Path(args.json) if args.json else None)
 
 
+def cmd_gates(args) -> int:
+    """Run data-quality suites against the current warehouse, outside Dagster (same code path)."""
+    import uuid
+
+    from orchestration.quality.gates import run_gate
+    from orchestration.quality.suites import load_suites
+
+    settings = get_settings()
+    suites = [s for s in load_suites() if not args.suites or s.name in args.suites]
+    unknown = set(args.suites) - {s.name for s in suites}
+    if unknown:
+        print(f"unknown suites: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    stopped = False
+    for suite in suites:
+        outcome, alerts = run_gate(suite, settings, run_id=run_id)
+        verdict = "pass" if not outcome.failed else ("FAIL" if not outcome.passed else "warn")
+        print(f"{verdict:4s} {suite.name:36s} {len(outcome.results):3d} expectations  {outcome.seconds:7.2f} s")
+        for r in outcome.failed:
+            count = "" if r.unexpected_count is None else f" ({r.unexpected_count:,} failing)"
+            print(f"       {r.spec.severity:7s} {r.spec.label}{count}{': ' + r.error if r.error else ''}")
+        stopped |= suite.blocking and not outcome.passed
+    print(f"Data Docs: {settings.data_docs_dir / 'index.html'}   alerts: {settings.alert_log_path}")
+    return 1 if stopped else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stl", description="Speed-to-lead analytics platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regenerate", action="store_true", help="regenerate even if data of this size exists")
     p.add_argument("--json", help="where to write the figures (default: <workdir>/results-<leads>.json)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("gates", help="run the data-quality suites (expectations/*.yml) on the warehouse now")
+    p.add_argument("suites", nargs="*", help="suite names (default: all)")
+    p.set_defaults(func=cmd_gates)
 
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev -w workspace.yaml)")
     p.add_argument("--port", type=int, default=3000)

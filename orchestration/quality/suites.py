@@ -45,7 +45,8 @@ class ExpectationSpec:
 
     @property
     def label(self) -> str:
-        column = self.kwargs.get("column") or ",".join(self.kwargs.get("column_list", []))
+        columns = self.kwargs.get("column_list") or [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+        column = ",".join(columns)
         if self.type == "unexpected_rows_expectation":
             return self.kwargs.get("description") or "unexpected rows"
         return f"{self.type}({column})" if column else self.type
