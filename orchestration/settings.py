@@ -67,6 +67,13 @@ class Settings:
     # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
     # beyond it. DuckDB's own default is 80 % of RAM.
     duckdb_memory_limit: str = "8GB"
+    # Leadership KPI snapshots: "weekly" (Mondays, the previous ISO week) or "daily" (the day before).
+    snapshot_frequency: str = "weekly"
+    # Secret of the keyed hash (HMAC-SHA256) that turns lead and rep ids into pseudonyms in
+    # everything published; None: generated once into pseudonym_key_path (see delivery/privacy.py).
+    pseudonym_key: str | None = None
+    # Raw personal data (names, emails, phones, quarantined raw records) older than this is purged.
+    retention_days: int = 365
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -87,12 +94,24 @@ class Settings:
             schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
+            snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
+            pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
+            retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
         )
 
     @property
     def lock_path(self) -> Path:
         """The file lock every warehouse writer holds (DuckDB allows one writer process)."""
         return self.warehouse_path.with_suffix(self.warehouse_path.suffix + ".lock")
+
+    @property
+    def published_dir(self) -> Path:
+        """What analysts read: the published marts (DuckDB file and Parquet), swapped atomically."""
+        return self.output_dir / "published"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.data_dir / "secrets" / "pseudonym.key"
 
     def ensure_dirs(self) -> None:
         for path in (self.landing_dir, self.warehouse_path.parent, self.output_dir, self.dagster_home):
