@@ -74,6 +74,9 @@ class Settings:
     pseudonym_key: str | None = None
     # Raw personal data (names, emails, phones, quarantined raw records) older than this is purged.
     retention_days: int = 365
+    # Test-only: the publish step writes this file and waits (until it is removed) just before
+    # committing, so a test can kill a run at a known point. Never set it in production.
+    test_pause_before_commit: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -97,6 +100,7 @@ class Settings:
             snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
             pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
             retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
+            test_pause_before_commit=Path(env["STL_TEST_PAUSE_BEFORE_COMMIT"]) if env.get("STL_TEST_PAUSE_BEFORE_COMMIT") else None,
         )
 
     @property

@@ -107,8 +107,8 @@ def kpi_rows_sql(periods: list[Period], segments: dict[str, str | None] = SEGMEN
     hi = max(p.utc_bounds()[1] for p in periods)
     keys = [expr for expr in segments.values() if expr]
     sets = ", ".join("(period_start)" if expr is None else f"(period_start, {expr})" for expr in segments.values())
-    segment_type = "CASE " + " ".join(
-        f"WHEN grouping({expr}) = 0 THEN '{name}'" for name, expr in segments.items() if expr) + " ELSE 'all' END"
+    segment_type = ("CASE " + " ".join(f"WHEN grouping({expr}) = 0 THEN '{name}'" for name, expr in segments.items()
+                                       if expr) + " ELSE 'all' END") if keys else "'all'"
     # Inside a segment a NULL key is a real group ('unknown', as in mart_response_by_segment).
     segment_value = "CASE " + " ".join(
         f"WHEN grouping({expr}) = 0 THEN coalesce(CAST({expr} AS VARCHAR), 'unknown')" for expr in keys) + " ELSE 'all' END" if keys else "'all'"
@@ -128,7 +128,7 @@ def kpi_rows_sql(periods: list[Period], segments: dict[str, str | None] = SEGMEN
             GROUP BY GROUPING SETS ({sets})
         )
         SELECT period_start, segment_type, segment_value, kpi, value, segment_lead_incidents
-        FROM (UNPIVOT INCLUDE NULLS wide ON {', '.join(KPIS)} INTO NAME kpi VALUE value)
+        FROM wide UNPIVOT INCLUDE NULLS (value FOR kpi IN ({', '.join(KPIS)}))
         ORDER BY period_start, segment_type, segment_value, kpi"""
     return sql, params + [lo, hi]
 
