@@ -159,6 +159,7 @@ def commit(con, run_id: str, output_dir: Path, published_dir: Path, staged: dict
     except Exception:
         con.execute("ROLLBACK")
         raise
+    staged["db"].chmod(0o444)  # analysts read it; only the next publish replaces it
     os.replace(staged["db"], published_dir / PUBLISHED_DB)
     swap_symlink(published_dir / PARQUET_DIR / CURRENT, staged["parquet_version"].name)
     stage = staging_dir(output_dir, run_id)

@@ -33,7 +33,10 @@ HEADLINE_KPIS = [
 
 
 def minutes(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds / 60:.1f} min"
+    """A duration given in seconds, in minutes (hours from two hours on)."""
+    if seconds is None:
+        return "n/a"
+    return f"{seconds / 60:.1f} min" if abs(seconds) < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def share(x: float | None) -> str:
@@ -138,7 +141,7 @@ def collect(con, period: Period, snapshot: list[dict], output_dir: Path) -> dict
         "metric_definition_version": next((r["metric_definition_version"] for r in snapshot), None),
         "headline": [(label, FORMATS[kind], current.get(("all", "all", kpi)), previous.get(kpi), lower_is_better)
                      for kpi, label, kind, lower_is_better in HEADLINE_KPIS],
-        "trend": {"labels": [p.label for p in periods], "values": [trend[p.start] for p in periods]},
+        "trend": {"labels": [p.label[-3:] if p.frequency == "weekly" else p.label[5:] for p in periods], "values": [trend[p.start] for p in periods]},
         "sla_by_team": by_segment("team"),
         "sla_by_source": by_segment("source"),
         "heatmap": _section(con, ["marts.mart_response_by_hour_weekday"], heatmap, "dbt marts not built"),
@@ -165,7 +168,7 @@ def _headline_html(data: dict) -> str:
             better = (delta < 0) == lower_is_better if delta else None
             arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
             shown = (f"{delta * 100:+.1f} pts" if fmt is share else f"{delta:+,.0f}" if fmt is count
-                     else f"{delta / 60:+.1f} min")
+                     else ("+" if delta >= 0 else "-") + minutes(abs(delta)))
             css = "same" if better is None else "better" if better else "worse"
             change = f'<span class="change {css}">{arrow} {escape(shown)} vs previous</span>'
         elif value is not None:
