@@ -106,7 +106,7 @@ def test_scheduled_run_appends_a_new_snapshot_version(delivered):
     con = duckdb.connect(str(settings.published_dir / publish.PUBLISHED_DB), read_only=True)
     assert con.execute("SELECT count(*) FROM snapshots.kpi_history").fetchone()[0] == len(after)
     con.close()
-    assert duckdb.sql(f"SELECT count(*) FROM '{settings.output_dir / 'exports' / 'kpi_history.parquet'}'").fetchone()[0] == len(after)
+    assert duckdb.sql(f"SELECT count(*) FROM '{settings.output_dir / 'exports' / 'kpi_history.parquet'}'").fetchall() == [(len(after),)]
 
 
 def _chromium() -> str | None:
