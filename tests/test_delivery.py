@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -231,43 +230,46 @@ def test_analyst_reads_published_marts_during_a_run(delivered):
     analyst = engine.connect()
     expected = analyst.execute(text("SELECT count(*) FROM marts.fct_lead_response")).scalar()
     before_run = analyst.execute(text("SELECT dagster_run_id FROM meta.publication")).scalar()
-    outcome = {}
-    job = threading.Thread(target=lambda: outcome.setdefault("result", run_leadership(settings)))
-    job.start()
+    # The pipeline in its own process, as in production; the analyst queries all along.
+    job = subprocess.Popen([sys.executable, "-c", LEADERSHIP_RUN], env=_child_env(settings), cwd=PROJECT_ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     reads = 0
-    while job.is_alive():
+    while job.poll() is None:
         assert analyst.execute(text("SELECT count(*) FROM marts.fct_lead_response")).scalar() == expected
         reads += 1
         time.sleep(0.02)
-    job.join()
-    assert outcome["result"].success and reads > 5
+    run_id = job.stdout.read().strip().splitlines()[-1]
+    assert job.returncode == 0 and reads > 5
     # The open connection kept reading its snapshot; a new one sees the new publication.
     assert analyst.execute(text("SELECT dagster_run_id FROM meta.publication")).scalar() == before_run
     analyst.close()
     engine.dispose()
     fresh = create_engine(url).connect()
-    assert fresh.execute(text("SELECT dagster_run_id FROM meta.publication")).scalar() == outcome["result"].run_id
+    assert fresh.execute(text("SELECT dagster_run_id FROM meta.publication")).scalar() == run_id
     fresh.close()
 
 
-KILLED_RUN = """
-import os, sys
+LEADERSHIP_RUN = """
 from orchestration.settings import Settings, use_settings, apply_process_env
 settings = Settings.from_env()
 use_settings(settings); apply_process_env(settings)
 import dagster as dg
 from orchestration.definitions import defs
-defs.resolve_job_def("leadership_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+result = defs.resolve_job_def("leadership_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+print(result.run_id)
 """
+
+
+def _child_env(settings, **extra) -> dict:
+    return {**os.environ, "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir), **extra}
 
 
 def test_a_run_killed_while_publishing_changes_nothing(delivered, tmp_path):
     settings = delivered
     files_before, history_before = published_files(settings), history(settings)
     pause = tmp_path / "paused"
-    env = {**os.environ, "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir),
-           "STL_TEST_PAUSE_BEFORE_COMMIT": str(pause)}
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN], env=env, cwd=PROJECT_ROOT,
+    child = subprocess.Popen([sys.executable, "-c", LEADERSHIP_RUN], cwd=PROJECT_ROOT,
+                             env=_child_env(settings, STL_TEST_PAUSE_BEFORE_COMMIT=str(pause)),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not pause.exists() and child.poll() is None and time.monotonic() < deadline:
