@@ -325,3 +325,29 @@ def test_retention_purges_old_personal_data_and_keeps_facts(delivered, tmp_path)
     again = retention.purge_personal_data(con, b"key", retention_days=30, now=now)
     assert set(again.values()) == {0}  # idempotent
     con.close()
+
+
+@pytest.mark.parametrize("frequency, run_date, start, end", [
+    ("weekly", dt.date(2026, 11, 23), dt.date(2026, 11, 16), dt.date(2026, 11, 23)),  # Monday tick: last week
+    ("weekly", dt.date(2026, 11, 26), dt.date(2026, 11, 16), dt.date(2026, 11, 23)),  # mid-week: last full week
+    ("daily", dt.date(2026, 11, 23), dt.date(2026, 11, 22), dt.date(2026, 11, 23)),
+])
+def test_period_is_the_last_full_one_before_the_run_date(frequency, run_date, start, end):
+    period = snapshots.period_ending(frequency, run_date, "America/New_York")
+    assert (period.start, period.end) == (start, end)
+    # Local midnight in the schedule's timezone, as UTC: 05:00 in winter (EST).
+    assert period.utc_bounds()[0] == dt.datetime.combine(start, dt.time(5))
+
+
+def test_publishing_refuses_when_the_latest_gate_run_failed():
+    con = duckdb.connect()
+    assert publish.failed_gates(con) == []  # no quality results recorded: nothing to refuse on
+    con.execute("CREATE SCHEMA quality")
+    con.execute("""CREATE TABLE quality.gate_results (run_id VARCHAR, checked_at TIMESTAMP, suite VARCHAR,
+                   asset_key VARCHAR, passed BOOLEAN)""")
+    con.execute("""INSERT INTO quality.gate_results VALUES
+                   ('r1', '2026-11-20 06:00', 'fct_lead_response', 'marts/fct_lead_response', false),
+                   ('r2', '2026-11-21 06:00', 'fct_lead_response', 'marts/fct_lead_response', true)""")
+    assert publish.failed_gates(con) == []  # an old failure, fixed since
+    con.execute("INSERT INTO quality.gate_results VALUES ('r3', '2026-11-22 06:00', 'raw_leads', 'raw/leads', false)")
+    assert publish.failed_gates(con) == ["raw_leads on raw/leads"]
