@@ -5,6 +5,8 @@
     stl generate        write demo extracts somewhere
     stl bench           measure the pipeline at a given size
     stl ui              the Dagster UI on this project (dagster dev -w workspace.yaml)
+    stl purge           purge raw personal data older than STL_RETENTION_DAYS
+    stl docs            the dbt docs catalogue (one HTML file) into the output directory
     stl prepare         parse the dbt project (the manifest Dagster reads)
     stl dbt ARGS...     dbt with the platform's warehouse path and profiles
     stl paths           print the settings in force
@@ -66,9 +68,18 @@ def _report_run(result, settings) -> int:
         for event in failed:
             print(f"\nFAILED {event.step_key}: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
         return 1
+    from orchestration.delivery import publish
+
     summary = settings.output_dir / "pipeline_summary.md"
+    published = settings.published_dir / publish.PUBLISHED_DB
     print("\nDone. Where to look:")
     print(f"  run summary        {summary}")
+    if published.exists():
+        print(f"  leadership report  {settings.output_dir / publish.REPORT}")
+        print(f"  exports            {settings.output_dir / publish.EXPORTS_DIR}/ (CSV and Parquet, docs/exports.md)")
+        print(f"  published marts    {published}")
+        print(f"                     duckdb:///{published}?access_mode=read_only")
+        print(f"                     {settings.published_dir / publish.PARQUET_DIR / publish.CURRENT}/*.parquet")
     print(f"  warehouse (DuckDB) {settings.warehouse_path}")
     print("                     marts.fct_lead_response, intermediate.int_*, staging.stg_*, raw.*, raw.quarantine")
     print("  Dagster UI         .venv/bin/stl ui   (= dagster dev -w workspace.yaml with this DAGSTER_HOME)")
@@ -159,6 +170,34 @@ def cmd_ui(args) -> int:
     dagster = str(Path(sys.executable).parent / "dagster")
     return subprocess.call([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
                            cwd=PROJECT_ROOT, env=env)
+
+
+def cmd_purge(args) -> int:
+    from orchestration.delivery.privacy import pseudonym_key
+    from orchestration.delivery.retention import purge_personal_data
+    from orchestration.warehouse import writer
+
+    settings = get_settings()
+    days = settings.retention_days if args.days is None else args.days
+    with writer(settings) as con:
+        touched = purge_personal_data(con, pseudonym_key(settings), days)
+    print(f"purged personal data older than {days} days:")
+    for table, rows in touched.items():
+        print(f"  {table:36s} {rows:10,d} rows")
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from orchestration.dbt_project import DBT_EXECUTABLE
+    from orchestration.delivery.publish import generate_dbt_docs
+    from orchestration.warehouse import warehouse_lock
+
+    settings = get_settings()
+    apply_process_env(settings)
+    with warehouse_lock(settings):  # dbt opens the warehouse to read the catalogue
+        path = generate_dbt_docs(DBT_EXECUTABLE, DBT_PROJECT_DIR, {**os.environ, **settings.dbt_env()}, settings.output_dir)
+    print(f"dbt docs catalogue: {path}")
+    return 0
 
 
 def cmd_prepare(args) -> int:
@@ -252,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev -w workspace.yaml)")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("purge", help="purge raw personal data older than STL_RETENTION_DAYS")
+    p.add_argument("--days", type=int, default=None, help="override STL_RETENTION_DAYS")
+    p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("docs", help="generate the dbt docs catalogue into the output directory")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("prepare", help="parse the dbt project into target/manifest.json")
     p.set_defaults(func=cmd_prepare)

@@ -1,6 +1,8 @@
-"""Jobs: everything (the main job), and the leadership delivery job."""
+"""Jobs: everything (the main job), the leadership delivery job, and retention."""
 
 import dagster as dg
+
+from orchestration.resources import WarehouseResource
 
 speed_to_lead_job = dg.define_asset_job(
     "speed_to_lead_job",
@@ -21,3 +23,19 @@ def full_load_run_config() -> dict:
     from orchestration.assets.ingestion import ingestion_assets
 
     return {"ops": {a.op.name: {"config": {"full_load": True}} for a in ingestion_assets}}
+
+
+@dg.op(pool="warehouse", description="Purge raw personal data older than STL_RETENTION_DAYS (docs/delivery.md).")
+def purge_personal_data(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> None:
+    from orchestration.delivery.privacy import pseudonym_key
+    from orchestration.delivery.retention import purge_personal_data as purge
+
+    settings = warehouse.settings()
+    with warehouse.writer() as con:
+        touched = purge(con, pseudonym_key(settings), settings.retention_days)
+    context.log.info(f"purged personal data older than {settings.retention_days} days: {touched}")
+
+
+@dg.job(description="Retention: purge raw personal data older than STL_RETENTION_DAYS; facts and snapshots stay.")
+def retention_job():
+    purge_personal_data()

@@ -71,6 +71,16 @@ class Settings:
     # late; alerts go to a JSON-lines log file and, when set, a webhook.
     max_extract_age_hours: float = 48.0
     alert_webhook_url: str | None = None
+    # Leadership KPI snapshots: "weekly" (Mondays, the previous ISO week) or "daily" (the day before).
+    snapshot_frequency: str = "weekly"
+    # Secret of the keyed hash (HMAC-SHA256) that turns lead and rep ids into pseudonyms in
+    # everything published; None: generated once into pseudonym_key_path (see delivery/privacy.py).
+    pseudonym_key: str | None = None
+    # Raw personal data (names, emails, phones, quarantined raw records) older than this is purged.
+    retention_days: int = 365
+    # Test-only: the publish step writes this file and waits (until it is removed) just before
+    # committing, so a test can kill a run at a known point. Never set it in production.
+    test_pause_before_commit: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -93,6 +103,10 @@ class Settings:
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
             max_extract_age_hours=float(env.get("STL_MAX_EXTRACT_AGE_HOURS", "48")),
             alert_webhook_url=env.get("STL_ALERT_WEBHOOK_URL") or None,
+            snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
+            pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
+            retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
+            test_pause_before_commit=Path(env["STL_TEST_PAUSE_BEFORE_COMMIT"]) if env.get("STL_TEST_PAUSE_BEFORE_COMMIT") else None,
         )
 
     @property
@@ -112,6 +126,15 @@ class Settings:
     @property
     def alert_log_path(self) -> Path:
         return self.output_dir / "alerts.log"
+
+    @property
+    def published_dir(self) -> Path:
+        """What analysts read: the published marts (DuckDB file and Parquet), swapped atomically."""
+        return self.output_dir / "published"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.data_dir / "secrets" / "pseudonym.key"
 
     def ensure_dirs(self) -> None:
         for path in (self.landing_dir, self.warehouse_path.parent, self.output_dir, self.dagster_home):

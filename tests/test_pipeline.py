@@ -31,7 +31,8 @@ def test_every_asset_materializes(demo_run):
     _, _, result = demo_run
     assert result.success
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert materialized == set(defs.resolve_all_asset_keys())
+    # Keys only depended on (e.g. stats/* before the statistics assets exist) are not materialisable.
+    assert materialized == set(defs.resolve_asset_graph().materializable_asset_keys)
 
 
 def test_every_generated_row_is_loaded_or_quarantined(demo_run):

@@ -6,6 +6,7 @@ version; alerts reach the log file and a webhook."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.server
 import json
 import shutil
@@ -14,6 +15,7 @@ import threading
 import duckdb
 import pytest
 
+from orchestration.delivery.publish import PUBLISHED_DB, REPORT
 from orchestration.quality.alerts import Alert, LogFileNotifier, WebhookNotifier, notify
 from orchestration.quality.suites import SuiteError, load_suite, load_suites
 from tests.conftest import make_settings
@@ -216,6 +218,8 @@ def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(tmp_path,
     fingerprint = "SELECT count(*), sum(hash(lead_id, first_response_at, sla_status)) FROM marts.fct_lead_response"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         before = con.execute(fingerprint).fetchone()
+    published = [settings.published_dir / PUBLISHED_DB, settings.output_dir / REPORT]
+    published_before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in published]
 
     # Broken extracts of a new day: a schedule for a team that does not exist (blocking), a leads
     # file whose rows mostly lack their creation time (blocking), calls naming unknown leads (warning).
@@ -242,7 +246,9 @@ def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(tmp_path,
     # Nothing downstream ran: no dbt model, no mart check, no delivery asset was materialised.
     materialized = {"/".join(e.asset_key.path) for e in second.get_asset_materialization_events()}
     assert not any(k.startswith(("staging/", "intermediate/", "marts/")) for k in materialized)
-    assert "delivery" not in " ".join(materialized) and "pipeline_summary" not in materialized
+    assert not materialized & {"snapshots/kpi_history", "leadership_report", "delivery_exports", "published_marts",
+                               "pipeline_summary"}
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in published] == published_before
     assert not any(name.startswith("gx_marts") for name in checks)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute(fingerprint).fetchone() == before

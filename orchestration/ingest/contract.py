@@ -35,6 +35,8 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     may_be_future: bool = False  # a plan (e.g. a scheduled start), not an event that happened
+    # Identifies a person (name, email, phone): never published, purged after the retention age.
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class Entity:
     ordered: tuple[tuple[str, str], ...] = ()
     optional_extract: bool = False
     aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def personal_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.personal]
 
     @property
     def required_columns(self) -> list[str]:
@@ -85,10 +91,10 @@ ENTITIES: tuple[Entity, ...] = (
             _c("country", STRING, False, "ISO 3166 alpha-2 country; the numbering plan for phones written without a country code."),
             _c("owner_rep_id", STRING, False, "Rep the lead is assigned to."),
             _c("team_id", STRING, False, "Team the lead is routed to (its schedule sets business hours)."),
-            _c("email", EMAIL, False, "Contact email (personal data: stays in raw layers)."),
-            _c("phone", PHONE, False, "Contact phone (personal data: stays in raw layers)."),
-            _c("first_name", STRING, False, "Personal data: stays in raw layers."),
-            _c("last_name", STRING, False, "Personal data: stays in raw layers."),
+            _c("email", EMAIL, False, "Contact email.", personal=True),
+            _c("phone", PHONE, False, "Contact phone.", personal=True),
+            _c("first_name", STRING, personal=True),
+            _c("last_name", STRING, personal=True),
             _c("user_agent", STRING, False, "Browser user agent of the form submission (bot detection)."),
             _c("is_test", BOOLEAN, False, "Marked as an internal test lead in the CRM."),
         ),
@@ -99,9 +105,9 @@ ENTITIES: tuple[Entity, ...] = (
         (
             _c("rep_id", STRING, True),
             _c("team_id", STRING, True),
-            _c("full_name", STRING),
-            _c("email", EMAIL),
-            _c("phone", PHONE),
+            _c("full_name", STRING, personal=True),
+            _c("email", EMAIL, personal=True),
+            _c("phone", PHONE, personal=True),
             _c("hired_on", DATE),
             _c("terminated_on", DATE),
             _c("is_active", BOOLEAN),
@@ -204,8 +210,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("answered_at", TIMESTAMP, False, "When it connected; empty if never answered."),
             _c("ended_at", TIMESTAMP),
             _c("direction", STRING, True, "", allowed=DIRECTIONS),
-            _c("from_number", PHONE),
-            _c("to_number", PHONE),
+            _c("from_number", PHONE, personal=True),
+            _c("to_number", PHONE, personal=True),
             _c("rep_id", STRING, False, "Agent on the call, if the telephony system knows the CRM user."),
             _c("disposition", STRING, False, "", allowed=CALL_DISPOSITIONS),
             _c("duration_seconds", INTEGER, False, "", minimum=0),
@@ -220,8 +226,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("message_id", STRING, True),
             _c("sent_at", TIMESTAMP, True),
             _c("direction", STRING, True, "", allowed=DIRECTIONS),
-            _c("from_number", PHONE),
-            _c("to_number", PHONE),
+            _c("from_number", PHONE, personal=True),
+            _c("to_number", PHONE, personal=True),
             _c("rep_id", STRING),
             _c("delivery_status", STRING, False, "", allowed=SMS_STATUSES),
             _c("is_automated", BOOLEAN, False, "Sent by a template or workflow, not a person."),
@@ -235,8 +241,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("email_id", STRING, True),
             _c("sent_at", TIMESTAMP, True),
             _c("direction", STRING, True, "", allowed=DIRECTIONS),
-            _c("from_address", EMAIL),
-            _c("to_address", EMAIL),
+            _c("from_address", EMAIL, personal=True),
+            _c("to_address", EMAIL, personal=True),
             _c("rep_id", STRING),
             _c("delivery_status", STRING, False, "", allowed=EMAIL_STATUSES),
             _c("is_automated", BOOLEAN, False, "Sent by a template or workflow, not a person."),

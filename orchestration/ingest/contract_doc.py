@@ -123,6 +123,8 @@ def _entity_section(entity: c.Entity) -> str:
             rules.append(f"≤ {col.maximum:g}")
         if col.may_be_future:
             rules.append("may be in the future")
+        if col.personal:
+            rules.append("**personal data**: stays in raw layers, purged after `STL_RETENTION_DAYS`")
         companions = [name for name, _ in n.companion_columns(col)]
         if companions:
             rules.append("adds `" + "`, `".join(companions) + "`")

@@ -1,0 +1,1 @@
+"""Leadership and analyst delivery: KPI snapshots, report, exports, publishing, privacy, retention."""
