@@ -144,8 +144,9 @@ def test_report_renders_offline_with_visible_charts(delivered, tmp_path):
     assert {"response-trend", "sla-team", "sla-source", "heatmap", "conversion"} <= set(charts)
     for name, box in charts.items():
         assert box["visible"] and box["width"] > 200 and box["height"] > 50 and box["marks"] > 0, (name, box)
-    # Statistics and quality are built elsewhere: their sections say so instead of failing.
-    assert "Not available: stats.volume_forecast" in html and "Not available: quality.gate_results" in html
+    # The data-quality section shows this run's gates and links to Data Docs.
+    assert "marts_fct_lead_response" in html and 'href="data_docs/index.html"' in html
+    assert "Not available: quality.gate_results" not in html
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}",
                     (delivered.output_dir / publish.REPORT).as_uri()], capture_output=True, timeout=120)

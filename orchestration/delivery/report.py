@@ -60,10 +60,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float | No
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def table_exists(con, qualified: str) -> bool:
+def table_exists(con, qualified: str, base_table_only: bool = False) -> bool:
+    """Whether ``schema.table`` exists (a view counts unless ``base_table_only``)."""
     schema, table = qualified.split(".")
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                       [schema, table]).fetchone()[0] > 0
+    kinds = ["BASE TABLE"] if base_table_only else ["BASE TABLE", "VIEW", "LOCAL TEMPORARY"]
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+                       "AND table_type IN (SELECT unnest(?))", [schema, table, kinds]).fetchone()[0] > 0
 
 
 def _section(con, tables: list[str], build, why_missing: str):

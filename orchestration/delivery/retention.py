@@ -60,8 +60,8 @@ def purge_personal_data(con, key: bytes, retention_days: int, now: dt.datetime |
     con.execute("BEGIN TRANSACTION")
     try:
         for table, event_time, to_null, to_hash in purge_targets():
-            if not table_exists(con, table):
-                continue
+            if not table_exists(con, table, base_table_only=True):
+                continue  # absent, or a view over raw (purged with raw)
             pending = " OR ".join([f"{col} IS NOT NULL" for col in to_null]
                                   + [f"NOT regexp_matches({col}, {_ALREADY_PSEUDONYM})" for col in to_hash])
             sets = [f"{col} = NULL" for col in to_null] + [f"{col} = {_pseudonymised(key, col)}" for col in to_hash]

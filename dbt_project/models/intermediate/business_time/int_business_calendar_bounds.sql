@@ -16,12 +16,14 @@ event_times as (
     select last_at from lead_times
     -- A lead's load time, for a response clock that starts at ingestion (clock_start: ingested_at).
     union all select max(_loaded_at) from {{ ref('stg_leads') }}
-    union all select max(started_at) from {{ ref('stg_calls') }}
-    union all select max(answered_at) from {{ ref('stg_calls') }}
-    union all select max(ended_at) from {{ ref('stg_calls') }}
-    union all select max(sent_at) from {{ ref('stg_sms') }}
-    union all select max(sent_at) from {{ ref('stg_emails') }}
-    union all select max(changed_at) from {{ ref('stg_lead_status_history') }}
+    -- Activities from raw: every loaded version, a superset of the current ones, so the bound is
+    -- never narrower, and a column scan instead of a dedup window over millions of rows.
+    union all select max(started_at) from {{ source('raw', 'calls') }}
+    union all select max(answered_at) from {{ source('raw', 'calls') }}
+    union all select max(ended_at) from {{ source('raw', 'calls') }}
+    union all select max(sent_at) from {{ source('raw', 'sms') }}
+    union all select max(sent_at) from {{ source('raw', 'emails') }}
+    union all select max(changed_at) from {{ source('raw', 'lead_status_history') }}
     union all select max(booked_at) from {{ ref('stg_appointments') }}
     union all select max(scheduled_start_at) from {{ ref('stg_appointments') }}
     union all select max(scheduled_end_at) from {{ ref('stg_appointments') }}
