@@ -7,6 +7,7 @@ from orchestration.settings import apply_process_env, get_settings
 apply_process_env(get_settings())
 
 from orchestration.assets.ingestion import activity_lead_matches, ingestion_assets  # noqa: E402
+from orchestration.assets.statistics import statistics_assets  # noqa: E402
 from orchestration.assets.summary import pipeline_summary  # noqa: E402
 from orchestration.jobs import leadership_job, speed_to_lead_job  # noqa: E402
 from orchestration.resources import build_resources  # noqa: E402
@@ -15,7 +16,7 @@ from orchestration.sensors import landing_file_sensor  # noqa: E402
 from orchestration.transform import dbt_models  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, activity_lead_matches, dbt_models, pipeline_summary],
+    assets=[*ingestion_assets, activity_lead_matches, dbt_models, pipeline_summary, *statistics_assets],
     jobs=[speed_to_lead_job, leadership_job],
     schedules=[daily_pipeline_schedule, weekly_leadership_schedule],
     sensors=[landing_file_sensor],
