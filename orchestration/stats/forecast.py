@@ -160,14 +160,31 @@ def _daily_totals(y: pd.Series, ctx: Context) -> pd.Series:
 
 def _intraday_shares(y: pd.Series, ctx: Context) -> pd.Series | None:
     """Share of its day's arrivals per (weekday, slot of day) over the recent weeks; None for a
-    daily series. A slot with no recent arrivals has share zero (closed)."""
+    daily series. A slot is closed (share exactly zero) when it had no arrivals in the recent
+    weeks and lies at an edge of the day's open time; a quiet slot between busy ones (within 30
+    minutes on both sides) is open. Slots shorter than 15 minutes are smoothed over ±15 minutes,
+    because a few weeks of 5-minute counts are noisy."""
     if ctx.step >= DAY:
         return None
+    per_day = int(DAY // ctx.step)
     recent = y[y.index >= y.index.max() - PROFILE_WEEKS * WEEK]
-    key = [recent.index.day_of_week, recent.index - recent.index.floor(DAY)]
-    slot_sum = recent.groupby(key).sum()
-    day_sum = slot_sum.groupby(level=0).transform("sum")
-    return (slot_sum / day_sum.where(day_sum > 0)).fillna(0.0)
+    counts = np.zeros((7, per_day))
+    np.add.at(counts, (recent.index.day_of_week, ((recent.index - recent.index.floor(DAY)) // ctx.step)),
+              recent.to_numpy())
+    gap, smooth = max(1, round(pd.Timedelta("30min") / ctx.step)), round(pd.Timedelta("15min") / ctx.step)
+    busy = counts > 0
+    padded = np.pad(busy, ((0, 0), (gap, gap)))
+    left = np.stack([padded[:, gap - k: gap - k + per_day] for k in range(1, gap + 1)]).any(axis=0)
+    right = np.stack([padded[:, gap + k: gap + k + per_day] for k in range(1, gap + 1)]).any(axis=0)
+    is_open = busy | (left & right)
+    if smooth:
+        kernel = np.ones(2 * smooth + 1)
+        counts = np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="same"), 1, counts)
+    counts = np.where(is_open, counts, 0.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    index = pd.MultiIndex.from_product([range(7), pd.timedelta_range(0, periods=per_day, freq=ctx.step)])
+    return pd.Series(shares.ravel(), index=index)
 
 
 def _spread(daily_mean: pd.Series, start: pd.Timestamp, horizon: int, shares: pd.Series | None,
@@ -189,7 +206,10 @@ def _profile_model(daily_fit: Callable[[pd.Series, int, Context], tuple[np.ndarr
         daily = _daily_totals(y, ctx)
         start = y.index[-1] + ctx.step
         days_ahead = int((start + horizon * ctx.step - daily.index[-1]) // DAY) + 1 if len(daily) else 0
-        fitted = daily_fit(daily, days_ahead, ctx) if len(daily) >= 14 else None
+        if len(daily) < 14:
+            return None
+        fitted = (daily_fit(daily, days_ahead, ctx) if daily.iloc[-DAILY_FIT_DAYS:].any()
+                  else (np.zeros(len(daily)), np.zeros(days_ahead)))  # nothing arrived: nothing to fit
         if fitted is None:
             return None
         in_sample, ahead = fitted
@@ -289,6 +309,14 @@ def _as_holidays(holidays) -> dict[pd.Timestamp, float]:
     return {pd.Timestamp(d).normalize(): 1.0 for d in holidays}
 
 
+def _run(name: str, y: pd.Series, horizon: int, ctx: Context) -> dict | None:
+    """A candidate's forecast, or None when it cannot fit this history (it then drops out)."""
+    try:
+        return CANDIDATES[name](y, horizon, ctx)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+
+
 def forecast_arrivals(series: pd.Series, horizon: str | pd.Timedelta = "14D", n_origins: int = 6,
                       holidays: Iterable | Mapping | pd.Series | None = None,
                       models: Iterable[str] = MODELS, step: str | pd.Timedelta | None = None) -> ForecastResult:
@@ -314,7 +342,7 @@ def forecast_arrivals(series: pd.Series, horizon: str | pd.Timedelta = "14D", n_
         train, actual = y.iloc[:origin], y.iloc[origin: origin + H].to_numpy()
         scale = _mase_scale(train.to_numpy(), ctx.periods)
         for name in models:
-            out = CANDIDATES[name](train, H, ctx)
+            out = _run(name, train, H, ctx)
             if out is None:
                 continue
             err = np.abs(out["forecast"] - actual)
@@ -339,7 +367,7 @@ def forecast_arrivals(series: pd.Series, horizon: str | pd.Timedelta = "14D", n_
     frames = []
     start = y.index[-1] + step
     for name in models:
-        out = CANDIDATES[name](y, H, ctx)
+        out = _run(name, y, H, ctx)
         if out is None:
             continue
         frames.append(pd.DataFrame({"period_start": pd.date_range(start, periods=H, freq=step), "model": name,
