@@ -167,7 +167,10 @@ def cmd_forecast(args) -> int:
         series = pd.Series(frame[args.count_col].to_numpy(float), index=pd.DatetimeIndex(stamps))
     else:
         series = arrivals_from_events(stamps, step=args.step or "1h")
-    result = forecast_arrivals(series, horizon=args.horizon, step=args.step)
+    from orchestration.stats import single_threaded_blas
+
+    with single_threaded_blas():
+        result = forecast_arrivals(series, horizon=args.horizon, step=args.step)
     print(f"step {result.step}, seasonal periods {result.periods}, {len(series):,} input rows")
     if len(result.backtest):
         print(f"backtest ({int(result.backtest['n_origins'].max())} rolling origins), mean over horizons:")
@@ -186,7 +189,10 @@ def cmd_stats_coverage(args) -> int:
     from orchestration.stats.simulation import coverage
 
     started = time.perf_counter()
-    table = coverage(seeds=args.seeds, leads=args.leads, model=args.model)
+    from orchestration.stats import single_threaded_blas
+
+    with single_threaded_blas():
+        table = coverage(seeds=args.seeds, leads=args.leads, model=args.model)
     print(f"95 % interval coverage of the true odds ratios, {args.seeds} seeds × {args.leads:,} simulated leads, "
           f"model {args.model} ({time.perf_counter() - started:.0f} s):")
     print(table.to_string(float_format=lambda v: f"{v:.0%}"))

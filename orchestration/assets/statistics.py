@@ -9,7 +9,7 @@ import pandas as pd
 
 from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
-from orchestration.stats import conversion, experiments, outliers, staffing
+from orchestration.stats import conversion, experiments, outliers, single_threaded_blas, staffing
 from orchestration.stats.forecast import forecast_arrivals, regularize
 from orchestration.stats.tables import write_table
 
@@ -55,7 +55,8 @@ def speed_conversion_effects(context: dg.AssetExecutionContext, config: Conversi
                              warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.writer() as con:
         cells = conversion.load_cells(con, config.follow_up_days)
-    effects = conversion.bucket_effects(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
+    with single_threaded_blas():
+        effects = conversion.bucket_effects(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
     _write(warehouse, {"speed_conversion_effects": effects})
     meta = {"leads": int(cells["n"].sum()) if len(cells) else 0, "covariate_cells": len(cells),
             "follow_up_days": config.follow_up_days, "design": conversion.DESIGN_NOTE}
@@ -80,7 +81,8 @@ def conversion_curve(context: dg.AssetExecutionContext, config: ConversionConfig
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.writer() as con:
         cells = conversion.load_cells(con, config.follow_up_days)
-    curve = conversion.conversion_curve(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
+    with single_threaded_blas():
+        curve = conversion.conversion_curve(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
     _write(warehouse, {"conversion_curve": curve})
     return dg.MaterializeResult(metadata={"points": len(curve), "leads": int(cells["n"].sum()) if len(cells) else 0})
 
@@ -138,7 +140,8 @@ def volume_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     daily = daily.loc[daily["count"] == 24, "sum"]
     for frequency, series in (("hour", hourly), ("day", daily)):
         try:
-            result = forecast_arrivals(series, horizon="14D", holidays=holidays)
+            with single_threaded_blas():
+                result = forecast_arrivals(series, horizon="14D", holidays=holidays)
         except ValueError as exc:  # too short a history: say so, publish nothing for it
             meta[f"{frequency}_skipped"] = str(exc)
             continue
@@ -257,7 +260,8 @@ def experiment_effects(context: dg.AssetExecutionContext, config: ConversionConf
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.writer() as con:
         leads = experiment_leads(con, config.follow_up_days)
-    table = experiments.experiment_effects(leads) if len(leads) else pd.DataFrame(columns=experiments.COLUMNS)
+    with single_threaded_blas():
+        table = experiments.experiment_effects(leads) if len(leads) else pd.DataFrame(columns=experiments.COLUMNS)
     _write(warehouse, {"experiment_effects": table})
     if leads.empty:
         return dg.MaterializeResult(metadata={"note": "no experiment assignments in the data (the optional "

@@ -89,7 +89,8 @@ class GroupedLogit:
     n_obs: int
 
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov)), index=self.params.index)
+        with np.errstate(invalid="ignore"):  # a negative variance (numerically singular term) reads as NaN
+            return pd.Series(np.sqrt(np.diag(self.cov)), index=self.params.index)
 
 
 def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str = "rep_id") -> GroupedLogit:
@@ -104,7 +105,7 @@ def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str 
     y, n = collapsed[outcome].to_numpy(float), collapsed["n"].to_numpy(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit()
+        res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit(wls_method="qr")
     p = np.asarray(res.mu)
     bread = np.asarray(res.cov_params())
 
@@ -147,6 +148,15 @@ MODELS = {  # model name → (controls, rep fixed effects)
 }
 
 
+def _reps_with_variation(cells: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """Reps whose leads all converted or all did not say nothing about speed within a rep (their
+    fixed effect runs off to infinity): the within-rep model leaves them out, as conditional
+    logit would."""
+    per_rep = cells.groupby("rep_id")[["n", outcome]].sum()
+    keep = per_rep.index[(per_rep[outcome] > 0) & (per_rep[outcome] < per_rep["n"])]
+    return cells[cells["rep_id"].isin(keep)]
+
+
 def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
     """Odds ratio per response bucket against the fastest, per outcome and model."""
     order = bucket_order(cells)
@@ -155,8 +165,9 @@ def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for outcome, col in OUTCOMES.items():
         for model, (controls, rep_effects) in MODELS.items():
+            data = _reps_with_variation(cells, col) if rep_effects else cells
             try:
-                fit = fit_grouped_logit(cells, bucket_formula(reference, controls, rep_effects), col)
+                fit = fit_grouped_logit(data, bucket_formula(reference, controls, rep_effects), col)
             except (np.linalg.LinAlgError, ValueError):
                 continue
             se = fit.se()
