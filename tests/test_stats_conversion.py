@@ -10,6 +10,13 @@ import statsmodels.api as sm
 
 from orchestration.stats.conversion import bucket_effects, bucket_formula, conversion_curve, fit_grouped_logit
 from orchestration.stats.simulation import simulate_cells, true_odds_ratios
+from orchestration.stats import single_threaded_blas
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """The fits are small; on a busy machine BLAS threads only fight (see orchestration.stats)."""
+    with single_threaded_blas():
+        yield
 
 
 @pytest.fixture(scope="module")

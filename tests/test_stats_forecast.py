@@ -8,6 +8,14 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.stats.forecast import arrivals_from_events, forecast_arrivals, infer_step, seasonal_periods
+from orchestration.stats import single_threaded_blas
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The fits are small; on a busy machine BLAS threads only fight (see orchestration.stats)."""
+    with single_threaded_blas():
+        yield
 
 
 def planted(step: str, weeks: int, seed: int = 0, level: float = 8.0) -> pd.Series:

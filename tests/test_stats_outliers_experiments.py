@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from orchestration.stats.experiments import experiment_effects
 from orchestration.stats.outliers import between_rep_variance, funnel
+from orchestration.stats import single_threaded_blas
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The fits are small; on a busy machine BLAS threads only fight (see orchestration.stats)."""
+    with single_threaded_blas():
+        yield
 
 
 def test_funnel_flags_the_planted_rep_and_spares_small_ones():
