@@ -47,7 +47,7 @@ def cmd_generate(args) -> int:
     out = Path(args.out) if args.out else get_settings().landing_dir
     started = time.perf_counter()
     manifest = generate(out, leads=args.leads, seed=args.seed, days=args.days, messy_share=args.messy,
-                        progress=not args.quiet)
+                        progress=not args.quiet, experiment=getattr(args, "experiment", False))
     rows = sum(manifest.get("rows", {}).values()) if isinstance(manifest.get("rows"), dict) else None
     print(f"wrote demo extracts for {args.leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
           + (f" ({rows:,} rows)" if rows else ""))
@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--messy", type=float, default=0.02, help="share of rows with planted data problems")
     p.add_argument("--out", help="directory (default: the landing directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--experiment", action="store_true",
+                   help="also write an experiment_assignments extract with a planted arm effect")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("bench", help="generate (or reuse) data, run the whole pipeline, print figures")
