@@ -8,7 +8,8 @@ import patsy
 import pytest
 import statsmodels.api as sm
 
-from orchestration.stats.conversion import bucket_effects, bucket_formula, conversion_curve, fit_grouped_logit
+from orchestration.stats.conversion import (CONTROLS, bucket_effects, bucket_formula, conversion_curve,
+                                            fit_categorical_logits, fit_grouped_logit)
 from orchestration.stats.simulation import simulate_cells, true_odds_ratios
 from orchestration.stats import single_threaded_blas
 
@@ -44,6 +45,12 @@ def test_grouped_fit_with_cluster_covariance_equals_the_per_lead_fit():
         cov_type="cluster", cov_kwds={"groups": pd.factorize(leads.rep_id)[0]})
     np.testing.assert_allclose(grouped.params.to_numpy(), per_lead.params.to_numpy(), rtol=1e-5)
     np.testing.assert_allclose(grouped.se().to_numpy(), per_lead.bse.to_numpy(), rtol=1e-5)
+    # the sparse all-categorical fit (used with rep fixed effects) gives the same answer
+    sparse = fit_categorical_logits(cells, {"response_bucket": "0-5m", **{c: None for c in CONTROLS}}, ["y"])["y"]
+    for term in ("5-15m", "1-4h"):
+        patsy_name = f"C(response_bucket, Treatment('0-5m'))[T.{term}]"
+        np.testing.assert_allclose(sparse.params[f"response_bucket[T.{term}]"], per_lead.params[patsy_name], rtol=1e-6)
+        np.testing.assert_allclose(sparse.se()[f"response_bucket[T.{term}]"], per_lead.bse[patsy_name], rtol=1e-5)
 
 
 def test_true_odds_ratios_lie_in_the_adjusted_intervals(simulated):

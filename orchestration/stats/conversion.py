@@ -45,7 +45,9 @@ def conversion_cells_sql(follow_up_days: int) -> str:
                 coalesce(f.owner_rep_id, 'unassigned') as rep_id,
                 f.response_bucket,
                 -- quarter-log-minute bins (about 28 % wide) for the smooth term; null: unanswered
-                round(ln(greatest(f.seconds_to_first_response, 6) / 60.0) * 4) / 4 as log_minutes,
+                -- (greatest() skips NULLs, so unanswered leads need the explicit case)
+                case when f.seconds_to_first_response is not null
+                     then round(ln(greatest(f.seconds_to_first_response, 6) / 60.0) * 4) / 4 end as log_minutes,
                 coalesce(f.source, 'unknown') as source,
                 coalesce(cast(least(floor(f.score / 10) * 10, 90) as varchar), 'unscored') as score_band,
                 coalesce(f.region, 'unknown') as region,
@@ -93,32 +95,91 @@ class GroupedLogit:
             return pd.Series(np.sqrt(np.diag(self.cov)), index=self.params.index)
 
 
-def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str = "rep_id") -> GroupedLogit:
-    """Fit ``outcome ~ rhs`` on ``cells`` (columns n and the outcome count) and cluster by ``cluster``.
+def fit_grouped_logits(cells: pd.DataFrame, rhs: str, outcomes: list[str],
+                       cluster: str = "rep_id") -> dict[str, GroupedLogit]:
+    """Fit ``outcome ~ rhs`` for each outcome on ``cells`` (columns n and the outcome counts),
+    clustered by ``cluster``.
 
-    The fit runs on the cells collapsed over everything the formula does not use; the meat of
-    the sandwich sums each cluster's scores over the uncollapsed cells. Small-sample factor as
-    statsmodels' ``cov_type='cluster'``: G/(G-1) * (N-1)/(N-K), N leads, G clusters, K params."""
+    The fit runs on the cells collapsed over everything the formula does not use (one design
+    matrix shared by the outcomes); the meat of the sandwich sums each cluster's scores over the
+    uncollapsed cells. Small-sample factor as statsmodels' ``cov_type='cluster'``:
+    G/(G-1) * (N-1)/(N-K), N leads, G clusters, K params."""
     variables = _formula_variables(rhs, cells)
-    collapsed = cells.groupby(variables, observed=True, sort=False)[["n", outcome]].sum().reset_index()
+    collapsed = cells.groupby(variables, observed=True, sort=False)[["n", *outcomes]].sum().reset_index()
     X = patsy.dmatrix(rhs, collapsed, return_type="dataframe")
-    y, n = collapsed[outcome].to_numpy(float), collapsed["n"].to_numpy(float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit(wls_method="qr")
-    p = np.asarray(res.mu)
-    bread = np.asarray(res.cov_params())
-
     index = cells[variables].merge(collapsed[variables].reset_index(), on=variables, how="left")["index"].to_numpy()
-    resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
     clusters = pd.factorize(cells[cluster])[0]
     G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.shape[1]
-    scores = sp.csr_matrix((resid, (clusters, index)), shape=(G, len(collapsed))) @ X.to_numpy()
     factor = G / (G - 1) * (N - 1) / (N - K) if G > 1 and N > K else 1.0
-    cov = factor * bread @ (scores.T @ scores) @ bread
-    names = list(X.columns)
-    return GroupedLogit(pd.Series(np.asarray(res.params), index=names), pd.DataFrame(cov, index=names, columns=names),
-                        X.design_info, int(G), N)
+    names, n = list(X.columns), collapsed["n"].to_numpy(float)
+    fits = {}
+    for outcome in outcomes:
+        y = collapsed[outcome].to_numpy(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit()
+        p = np.asarray(res.mu)
+        resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
+        scores = sp.csr_matrix((resid, (clusters, index)), shape=(G, len(collapsed))) @ X.to_numpy()
+        bread = np.asarray(res.cov_params())
+        cov = factor * bread @ (scores.T @ scores) @ bread
+        fits[outcome] = GroupedLogit(pd.Series(np.asarray(res.params), index=names),
+                                     pd.DataFrame(cov, index=names, columns=names), X.design_info, int(G), N)
+    return fits
+
+
+def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str = "rep_id") -> GroupedLogit:
+    return fit_grouped_logits(cells, rhs, [outcome], cluster)[outcome]
+
+
+def fit_categorical_logits(cells: pd.DataFrame, factors: dict[str, str | None], outcomes: list[str],
+                           cluster: str = "rep_id") -> dict[str, GroupedLogit]:
+    """The same fit as ``fit_grouped_logits`` for an all-categorical design, with a sparse
+    one-hot matrix and a hand-rolled IRLS: with rep fixed effects (hundreds of columns, hundreds
+    of thousands of cells at 1M leads) a dense design matrix would not fit in memory.
+
+    ``factors``: column → reference level (None: the first level by name). Parameter names are
+    ``Intercept`` and ``column[T.level]``, as patsy's Treatment coding names them."""
+    variables = list(factors)
+    collapsed = cells.groupby(variables, observed=True, sort=False)[["n", *outcomes]].sum().reset_index()
+    blocks, names = [sp.csr_matrix(np.ones((len(collapsed), 1)))], ["Intercept"]
+    for var, ref in factors.items():
+        levels = sorted(collapsed[var].unique())
+        ref = ref if ref in levels else levels[0]
+        kept = [lv for lv in levels if lv != ref]
+        codes = pd.Categorical(collapsed[var], categories=kept).codes
+        rows = np.flatnonzero(codes >= 0)
+        blocks.append(sp.csr_matrix((np.ones(len(rows)), (rows, codes[rows])), shape=(len(collapsed), len(kept))))
+        names += [f"{var}[T.{lv}]" for lv in kept]
+    X = sp.hstack(blocks).tocsr()
+    index = cells[variables].merge(collapsed[variables].reset_index(), on=variables, how="left")["index"].to_numpy()
+    clusters = pd.factorize(cells[cluster])[0]
+    G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.shape[1]
+    factor = G / (G - 1) * (N - 1) / (N - K) if G > 1 and N > K else 1.0
+    n = collapsed["n"].to_numpy(float)
+    fits = {}
+    for outcome in outcomes:
+        y = collapsed[outcome].to_numpy(float)
+        beta = np.zeros(K)
+        beta[0] = np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5))
+        for _ in range(100):
+            eta = X @ beta
+            p = 1 / (1 + np.exp(-eta))
+            w = np.maximum(n * p * (1 - p), 1e-12)
+            hessian = (X.T @ X.multiply(w[:, None])).toarray()
+            step = np.linalg.lstsq(hessian, X.T @ (y - n * p), rcond=None)[0]
+            beta += step
+            if np.max(np.abs(step)) < 1e-9:
+                break
+        p = 1 / (1 + np.exp(-(X @ beta)))
+        bread = np.linalg.pinv((X.T @ X.multiply((n * p * (1 - p))[:, None])).toarray())
+        resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
+        scores = sp.csr_matrix((resid, (clusters, index)), shape=(G, len(collapsed))) @ X
+        scores = np.asarray(scores.todense()) if sp.issparse(scores) else scores
+        cov = factor * bread @ (scores.T @ scores) @ bread
+        fits[outcome] = GroupedLogit(pd.Series(beta, index=names), pd.DataFrame(cov, index=names, columns=names),
+                                     None, int(G), N)
+    return fits
 
 
 def _formula_variables(rhs: str, frame: pd.DataFrame) -> list[str]:
@@ -163,16 +224,25 @@ def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
     reference = order[0]
     counts = cells.groupby("response_bucket")[["n", *OUTCOMES.values()]].sum()
     rows = []
-    for outcome, col in OUTCOMES.items():
-        for model, (controls, rep_effects) in MODELS.items():
-            data = _reps_with_variation(cells, col) if rep_effects else cells
-            try:
-                fit = fit_grouped_logit(data, bucket_formula(reference, controls, rep_effects), col)
-            except (np.linalg.LinAlgError, ValueError):
+    for model, (controls, rep_effects) in MODELS.items():
+        fits = {}
+        for outcome, col in OUTCOMES.items():
+            if rep_effects or not fits:  # rep effects: each outcome keeps its own reps (see above)
+                data = _reps_with_variation(cells, col) if rep_effects else cells
+                cols = [col] if rep_effects else list(OUTCOMES.values())
+                factors = {"response_bucket": reference, **({c: None for c in CONTROLS} if controls else {}),
+                           **({"rep_id": None} if rep_effects else {})}
+                try:
+                    fits.update(fit_categorical_logits(data, factors, cols))
+                except (np.linalg.LinAlgError, ValueError):
+                    continue
+        for outcome, col in OUTCOMES.items():
+            if col not in fits:
                 continue
+            fit = fits[col]
             se = fit.se()
             for bucket in order:
-                name = f"{_treatment('response_bucket', reference)}[T.{bucket}]"
+                name = f"response_bucket[T.{bucket}]"
                 is_ref = bucket == reference
                 beta, s = (0.0, 0.0) if is_ref else (fit.params.get(name, np.nan), se.get(name, np.nan))
                 rows.append({
@@ -207,15 +277,23 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
     weights = np.repeat(answered["log_minutes"].to_numpy(), answered["n"].to_numpy())
     grid = np.linspace(*np.quantile(weights, [0.01, 0.99]), points)
     mix = cells.groupby(list(CONTROLS), observed=True)["n"].sum().reset_index()
+    try:
+        fits = fit_grouped_logits(cells, curve_formula(lo, hi), list(OUTCOMES.values()))
+    except (np.linalg.LinAlgError, ValueError):
+        return pd.DataFrame(columns=["outcome", "minutes", "predicted_rate", "ci_low", "ci_high"])
+    design = next(iter(fits.values())).design_info
+    # One design for the mix; only the spline columns change along the grid.
+    X_mix = np.asarray(patsy.build_design_matrices([design], mix.assign(log_minutes=grid[0], unanswered=0.0))[0])
+    spline = [i for i, name in enumerate(design.column_names) if name.startswith("bs(")]
+    on_grid = mix.iloc[np.zeros(len(grid), dtype=int)].assign(log_minutes=grid, unanswered=0.0)
+    S = np.asarray(patsy.build_design_matrices([design], on_grid)[0])[:, spline]
+    w = mix["n"].to_numpy(float) / mix["n"].sum()
     rows = []
     for outcome, col in OUTCOMES.items():
-        try:
-            fit = fit_grouped_logit(cells, curve_formula(lo, hi), col)
-        except (np.linalg.LinAlgError, ValueError):
-            continue
-        w = mix["n"].to_numpy(float) / mix["n"].sum()
-        for x in grid:
-            X = np.asarray(patsy.build_design_matrices([fit.design_info], mix.assign(log_minutes=x, unanswered=0.0))[0])
+        fit = fits[col]
+        for x, s_row in zip(grid, S):
+            X = X_mix.copy()
+            X[:, spline] = s_row
             p = 1 / (1 + np.exp(-X @ fit.params.to_numpy()))
             rate = float(w @ p)
             grad = (w * p * (1 - p)) @ X  # d rate / d beta
