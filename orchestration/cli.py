@@ -195,7 +195,7 @@ def cmd_stats_coverage(args) -> int:
         table = coverage(seeds=args.seeds, leads=args.leads, model=args.model)
     print(f"95 % interval coverage of the true odds ratios, {args.seeds} seeds × {args.leads:,} simulated leads, "
           f"model {args.model} ({time.perf_counter() - started:.0f} s):")
-    print(table.to_string(float_format=lambda v: f"{v:.0%}"))
+    print(table.to_string(formatters={"coverage": "{:.0%}".format, "mean_leads": "{:,.0f}".format}))
     return 0
 
 

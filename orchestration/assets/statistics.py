@@ -275,7 +275,11 @@ def experiment_leads(con, follow_up_days: int) -> pd.DataFrame:
     """Each lead incident in an experiment with its arm: by its own id (unit_type lead) or its
     owner rep (unit_type rep), with its clock start within the experiment's dates."""
     return con.execute(f"""
-        select a.experiment_id, a.unit_id, a.arm, f.seconds_to_first_response, o.has_opportunity
+        select a.experiment_id, a.unit_id, a.arm, coalesce(f.team_id, 'none') as team_id, o.has_opportunity,
+               -- business time (calendar where the team has no schedule), answered leads only
+               case when f.first_response_at is not null
+                    then coalesce(f.business_seconds_to_first_response, f.seconds_to_first_response) end
+                   as seconds_to_first_response
         from staging.stg_experiment_assignments as a
         inner join marts.fct_lead_response as f
             on (a.unit_type = 'lead' and f.lead_id = a.unit_id)

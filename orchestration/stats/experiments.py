@@ -6,8 +6,10 @@ Leads are analysed in the arm of their unit (a rep, or the lead itself); standar
 clustered by that unit, because the unit is what was randomised (reps differ, so leads of one
 rep are not independent evidence). Both metrics are linear regressions on an arm indicator:
 
-* ``response_time``: log minutes to the first qualifying response of answered leads; the
-  estimate is the ratio of geometric means (0.8: the arm answers 20 % faster).
+* ``response_time``: log business minutes to the first qualifying response of answered leads
+  (business time: a rep cannot answer while their team is closed, and schedules differ far
+  more between teams than any notification method could); the estimate is the ratio of
+  geometric means (0.8: the arm answers 20 % faster).
 * ``conversion``: lead → opportunity (a linear probability model); the estimate is the
   difference in rates (0.02: two percentage points more).
 
@@ -35,15 +37,19 @@ def control_arm(arms) -> str:
     return next((a for a in arms if a.lower() in ("control", "ctrl", "a", "baseline")), arms[0])
 
 
-def _arm_effect(y: np.ndarray, treated: np.ndarray, clusters: np.ndarray) -> tuple[float, float]:
+def _arm_effect(y: np.ndarray, treated: np.ndarray, clusters: np.ndarray,
+                strata: np.ndarray | None = None) -> tuple[float, float]:
     X = sm.add_constant(treated.astype(float))
+    if strata is not None and len(set(strata)) > 1:
+        X = np.column_stack([X, pd.get_dummies(pd.Series(strata).astype(str), drop_first=True).to_numpy(float)])
     fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(clusters)[0]})
     return float(fit.params[1]), float(fit.bse[1])
 
 
 def experiment_effects(leads: pd.DataFrame) -> pd.DataFrame:
-    """``leads``: experiment_id, unit_id, arm, seconds_to_first_response (NaN: unanswered),
-    has_opportunity. One row per experiment, metric and non-control arm."""
+    """``leads``: experiment_id, unit_id, arm, seconds_to_first_response (business seconds; NaN:
+    unanswered), has_opportunity, optionally team_id. One row per experiment, metric and
+    non-control arm."""
     rows = []
     for experiment_id, exp in leads.groupby("experiment_id"):
         control = control_arm(exp["arm"])
@@ -57,7 +63,8 @@ def experiment_effects(leads: pd.DataFrame) -> pd.DataFrame:
                 treated = (frame["arm"] == arm).to_numpy()
                 if treated.all() or not treated.any() or frame["unit_id"].nunique() < 3:
                     continue
-                beta, se = _arm_effect(np.asarray(y), treated, frame["unit_id"].to_numpy())
+                strata = frame["team_id"].to_numpy() if "team_id" in frame else None
+                beta, se = _arm_effect(np.asarray(y), treated, frame["unit_id"].to_numpy(), strata)
                 delta = EFFECTS_OF_INTEREST[metric]
                 power = stats.norm.cdf(abs(delta) / se - Z_ALPHA) + stats.norm.cdf(-abs(delta) / se - Z_ALPHA)
                 mde = (Z_ALPHA + Z_POWER) * se

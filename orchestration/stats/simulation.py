@@ -24,7 +24,10 @@ def simulate_cells(leads: int, seed: int, reps: int = 60) -> pd.DataFrame:
     rep = rng.integers(0, reps, leads)
     rep_mu = rng.normal(C.REP_MU_MEAN, C.REP_MU_SD, reps)
     tier_shift = np.array([C.RT_TIER_SHIFT[t] for t in C.TIERS])
-    minutes = np.exp(rep_mu[rep] + tier_shift[tier] + C.RT_SIGMA * 1.6 * rng.standard_normal(leads))
+    minutes = np.exp(rep_mu[rep] + tier_shift[tier] + C.RT_SIGMA * rng.standard_normal(leads))
+    # a third arrive after hours and wait for the next opening (median 14 h): fills the slow buckets
+    after_hours = rng.random(leads) < 0.33
+    minutes += after_hours * np.exp(np.log(14 * 60) + 0.8 * rng.standard_normal(leads))
     never = rng.random(leads) < 0.05
     seconds = np.where(never, np.nan, minutes * 60)
     bucket = np.where(never, len(BUCKET_LABELS) - 1, np.searchsorted(BUCKET_UPPER_SECONDS, seconds, side="left"))
@@ -62,7 +65,8 @@ def coverage(seeds: int = 20, leads: int = 50_000, model: str = "buckets_cluster
     for seed in range(seeds):
         effects = bucket_effects(simulate_cells(leads, seed))
         e = effects[(effects.outcome == "opportunity") & (effects.model == model) & ~effects.is_reference]
-        hits.append(pd.DataFrame({"term": e.term, "seed": seed,
+        hits.append(pd.DataFrame({"term": e.term, "seed": seed, "n_leads": e.n_leads,
                                   "covered": (e.ci_low <= e.term.map(truth)) & (e.term.map(truth) <= e.ci_high)}))
     h = pd.concat(hits)
-    return h.groupby("term", sort=False)["covered"].agg(["mean", "size"]).rename(columns={"mean": "coverage", "size": "seeds"})
+    return h.groupby("term", sort=False).agg(coverage=("covered", "mean"), seeds=("seed", "size"),
+                                             mean_leads=("n_leads", "mean"))
