@@ -214,11 +214,14 @@ def _profile_model(daily_fit: Callable[[pd.Series, int, Context], tuple[np.ndarr
             return None
         in_sample, ahead = fitted
         future_days = pd.date_range(daily.index[-1] + DAY, periods=days_ahead, freq=DAY)
-        daily_mean = pd.concat([pd.Series(in_sample, index=daily.index), pd.Series(ahead, index=future_days)])
+        # the daily models fit the recent DAILY_FIT_DAYS only: their in-sample values are the last days
+        in_sample = np.asarray(in_sample)
+        daily_mean = pd.concat([pd.Series(in_sample, index=daily.index[len(daily) - len(in_sample):]),
+                                pd.Series(np.asarray(ahead), index=future_days)])
         daily_mean = daily_mean.clip(lower=0)
         shares = _intraday_shares(y, ctx)
         mean = _spread(daily_mean, start, horizon, shares, ctx)
-        window = y[y.index >= max(daily.index[0], y.index[-1] - PROFILE_WEEKS * WEEK)]
+        window = y[y.index >= max(daily_mean.index[0], y.index[-1] - PROFILE_WEEKS * WEEK)]
         fit_mean = _spread(daily_mean, window.index[0], len(window), shares, ctx)
         alpha = _nb_alpha(window.to_numpy(), fit_mean)
         return {"forecast": mean, **_nb_intervals(mean, alpha)}
