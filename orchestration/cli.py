@@ -4,6 +4,9 @@
     stl run             run the main job on the configured landing directory
     stl generate        write demo extracts somewhere
     stl bench           measure the pipeline at a given size
+    stl gates           run the data-quality suites against the warehouse now
+    stl forecast CSV    backtest and forecast any arrival series (events or counts)
+    stl stats-coverage  how often the conversion model's 95 % intervals contain the truth
     stl ui              the Dagster UI on this project (dagster dev -w workspace.yaml)
     stl purge           purge raw personal data older than STL_RETENTION_DAYS
     stl docs            the dbt docs catalogue (one HTML file) into the output directory
@@ -48,7 +51,7 @@ def cmd_generate(args) -> int:
     started = time.perf_counter()
     dates = {"end_date": dt.date.fromisoformat(args.end_date)} if args.end_date else {}
     manifest = generate(out, leads=args.leads, seed=args.seed, days=args.days, messy_share=args.messy,
-                        progress=not args.quiet, **dates)
+                        progress=not args.quiet, experiment=getattr(args, "experiment", False), **dates)
     rows = sum(manifest.get("rows", {}).values()) if isinstance(manifest.get("rows"), dict) else None
     print(f"wrote demo extracts for {args.leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
           + (f" ({rows:,} rows)" if rows else ""))
@@ -252,6 +255,50 @@ def cmd_gates(args) -> int:
     return 1 if stopped else 0
 
 
+def cmd_forecast(args) -> int:
+    """Any arrival series → backtest MASE per model (printed) and the forecast (written)."""
+    import pandas as pd
+
+    from orchestration.stats.forecast import arrivals_from_events, forecast_arrivals
+
+    frame = pd.read_csv(args.csv)
+    stamps = pd.to_datetime(frame[args.timestamp_col], utc=True, format="mixed")
+    if args.count_col:
+        series = pd.Series(frame[args.count_col].to_numpy(float), index=pd.DatetimeIndex(stamps))
+    else:
+        series = arrivals_from_events(stamps, step=args.step or "1h")
+    from orchestration.stats import single_threaded_blas
+
+    with single_threaded_blas():
+        result = forecast_arrivals(series, horizon=args.horizon, step=args.step)
+    print(f"step {result.step}, seasonal periods {result.periods}, {len(series):,} input rows")
+    if len(result.backtest):
+        print(f"backtest ({int(result.backtest['n_origins'].max())} rolling origins), mean over horizons:")
+        print(result.summary().to_string(float_format=lambda v: f"{v:.3f}"))
+    else:
+        print("history too short for a backtest")
+    print(f"chosen: {result.chosen}")
+    out = Path(args.out) if args.out else Path(args.csv).with_name(Path(args.csv).stem + "_forecast.csv")
+    forecast = result.forecast if args.all_models else result.forecast[result.forecast["is_chosen"]]
+    forecast.to_csv(out, index=False)
+    print(f"forecast written to {out} ({len(forecast):,} rows)")
+    return 0
+
+
+def cmd_stats_coverage(args) -> int:
+    from orchestration.stats.simulation import coverage
+
+    started = time.perf_counter()
+    from orchestration.stats import single_threaded_blas
+
+    with single_threaded_blas():
+        table = coverage(seeds=args.seeds, leads=args.leads, model=args.model)
+    print(f"95 % interval coverage of the true odds ratios, {args.seeds} seeds × {args.leads:,} simulated leads, "
+          f"model {args.model} ({time.perf_counter() - started:.0f} s):")
+    print(table.to_string(formatters={"coverage": "{:.0%}".format, "mean_leads": "{:,.0f}".format}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stl", description="Speed-to-lead analytics platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end-date", help="last day of data, YYYY-MM-DD (default 2026-10-31: reproducible output)")
     p.add_argument("--out", help="directory (default: the landing directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--experiment", action="store_true",
+                   help="also write an experiment_assignments extract with a planted arm effect")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("bench", help="generate (or reuse) data, run the whole pipeline, print figures")
@@ -287,6 +336,21 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gates", help="run the data-quality suites (expectations/*.yml) on the warehouse now")
     p.add_argument("suites", nargs="*", help="suite names (default: all)")
     p.set_defaults(func=cmd_gates)
+    p = sub.add_parser("forecast", help="backtest and forecast an arrival series from a CSV")
+    p.add_argument("csv")
+    p.add_argument("--timestamp-col", required=True, help="event time (one row per arrival) or slot start")
+    p.add_argument("--count-col", help="arrivals per slot; without it every row is one arrival")
+    p.add_argument("--step", help="slot length, e.g. 5min, 1h, 1D (default: inferred; 1h for events)")
+    p.add_argument("--horizon", default="14D")
+    p.add_argument("--out", help="forecast CSV (default: <csv>_forecast.csv)")
+    p.add_argument("--all-models", action="store_true", help="write every candidate's forecast")
+    p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("stats-coverage", help="repeated-seed coverage check of the conversion model")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--leads", type=int, default=50_000)
+    p.add_argument("--model", default="buckets_clustered")
+    p.set_defaults(func=cmd_stats_coverage)
 
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev -w workspace.yaml)")
     p.add_argument("--port", type=int, default=3000)

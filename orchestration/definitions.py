@@ -9,6 +9,7 @@ apply_process_env(get_settings())
 from orchestration.assets.delivery import delivery_assets  # noqa: E402
 from orchestration.assets.ingestion import activity_lead_matches, ingestion_assets  # noqa: E402
 from orchestration.assets.quality_checks import gate_checks  # noqa: E402
+from orchestration.assets.statistics import statistics_assets  # noqa: E402
 from orchestration.assets.summary import pipeline_summary  # noqa: E402
 from orchestration.jobs import leadership_job, retention_job, speed_to_lead_job  # noqa: E402
 from orchestration.resources import build_resources  # noqa: E402
@@ -17,7 +18,8 @@ from orchestration.sensors import landing_file_sensor  # noqa: E402
 from orchestration.transform import dbt_models  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, activity_lead_matches, dbt_models, pipeline_summary, *delivery_assets],
+    assets=[*ingestion_assets, activity_lead_matches, dbt_models, pipeline_summary, *statistics_assets,
+            *delivery_assets],
     asset_checks=gate_checks,
     jobs=[speed_to_lead_job, leadership_job, retention_job],
     schedules=[daily_pipeline_schedule, weekly_leadership_schedule, retention_schedule],

@@ -245,7 +245,7 @@ def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(tmp_path,
     assert checks["gx_raw_calls"].severity.value == "WARN" and not checks["gx_raw_calls"].passed
     # Nothing downstream ran: no dbt model, no mart check, no delivery asset was materialised.
     materialized = {"/".join(e.asset_key.path) for e in second.get_asset_materialization_events()}
-    assert not any(k.startswith(("staging/", "intermediate/", "marts/")) for k in materialized)
+    assert not any(k.startswith(("staging/", "intermediate/", "marts/", "stats/")) for k in materialized)
     assert not materialized & {"snapshots/kpi_history", "leadership_report", "delivery_exports", "published_marts",
                                "pipeline_summary"}
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in published] == published_before

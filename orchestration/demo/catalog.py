@@ -119,6 +119,12 @@ SOURCE_LOG_ODDS = {
 TIER_LOG_ODDS = {"cold": -0.60, "warm": 0.0, "hot": 0.55}
 CONVERSION_INTERCEPT = -1.60  # log-odds of the reference cell (0-5m, paid_search, warm)
 
+# Optional A/B test (generate(experiment=True)): reps randomised to a push alert for new leads.
+EXPERIMENT_ID = "new_lead_push_alert"
+EXPERIMENT_ARMS = ("control", "push_alert")
+EXPERIMENT_FIRST_ATTEMPT_RATIO = 0.70  # the alerted arm's first attempts come after 70 % of the time
+EXPERIMENT_STREAM = 0xE1  # seeds the assignment's own random stream with the run's seed
+
 # Outbound call outcome by time since the clock started (same buckets): P(connected).
 CALL_CONNECT_P = (0.55, 0.48, 0.42, 0.35, 0.28, 0.22)
 CALL_VOICEMAIL_SHARE_OF_UNCONNECTED = 0.55

@@ -50,6 +50,9 @@ DIMENSION_FILES = {
     "campaign_costs": "campaign_costs/campaign_costs.parquet",
 }
 MAX_LEADS = 20_000_000
+# Written only with experiment=True; not a DIMENSION_FILES entry, so that the manifest (and every
+# file) of a run without it stays exactly as before.
+EXPERIMENT_FILE = "experiment_assignments/experiment_assignments.csv"
 
 # Channel / outcome codes used inside the simulation (the sink maps them to text)
 CALL, SMS, EMAIL = 0, 1, 2
@@ -134,9 +137,11 @@ EMAIL_COLS = ("sent", "direction", "from_addr", "to_addr", "rep", "status", "aut
 
 
 class World:
-    def __init__(self, leads: int, seed: int, days: int, end_date: dt.date, messy_share: float):
+    def __init__(self, leads: int, seed: int, days: int, end_date: dt.date, messy_share: float,
+                 experiment: bool = False):
         self.n_leads = leads
         self.seed = seed
+        self.experiment = experiment
         self.days = days
         self.end_date = end_date
         self.start_date = end_date - dt.timedelta(days=days - 1)
@@ -343,6 +348,13 @@ class World:
         self.rep_ids = [f"R{k + 1:05d}" for k in range(len(order))]
         self.part_time_rep = next(k for k, i in enumerate(order) if reps[i][2] == self._part_time_seq)
         self.rep_mu = C.REP_MU_MEAN + C.REP_MU_SD * rng.standard_normal(len(order))
+        self.rep_arm = None
+        if self.experiment:
+            # Reps randomised half and half with their own random stream (the main stream, and so
+            # everything else, is untouched); the treated arm starts answering faster.
+            arm_rng = np.random.default_rng([self.seed, C.EXPERIMENT_STREAM])
+            self.rep_arm = (arm_rng.permutation(len(order)) < len(order) // 2).astype(np.int64)
+            self.rep_mu = self.rep_mu + np.log(C.EXPERIMENT_FIRST_ATTEMPT_RATIO) * self.rep_arm
         self.rep_capacity = rng.integers(15, 41, len(order))
         self.rep_group = self.rep_team.copy()
         self.rep_group[self.part_time_rep] = len(C.TEAMS)
@@ -1190,7 +1202,7 @@ def _owned_files(landing_dir: Path) -> list[Path]:
         if folder.is_dir():
             pat = re.compile(rf"^{re.escape(entity)}_\d{{4}}-\d{{2}}-\d{{2}}\.{EXT[FORMAT[entity]]}$")
             found += [f for f in folder.iterdir() if f.is_file() and pat.match(f.name)]
-    for rel in DIMENSION_FILES.values():
+    for rel in (*DIMENSION_FILES.values(), EXPERIMENT_FILE):
         if (landing_dir / rel).is_file():
             found.append(landing_dir / rel)
     for name in (MANIFEST_NAME, "sources.yaml"):
@@ -1323,6 +1335,22 @@ def _effect_parameters() -> dict:
     }
 
 
+def _write_experiment(world: World, landing_dir: Path) -> int:
+    arms = C.EXPERIMENT_ARMS
+    return _write_csv(landing_dir / EXPERIMENT_FILE,
+                      ["experiment_id", "unit_type", "unit_id", "arm", "started_on", "ended_on"],
+                      [[C.EXPERIMENT_ID, "rep", rep_id, arms[int(a)], world.start_date.isoformat(),
+                        world.end_date.isoformat()] for rep_id, a in zip(world.rep_ids, world.rep_arm)])
+
+
+def _experiment_manifest(world: World) -> dict:
+    return {"experiment_id": C.EXPERIMENT_ID, "unit_type": "rep", "arms": list(C.EXPERIMENT_ARMS),
+            "control_arm": C.EXPERIMENT_ARMS[0], "reps_per_arm": [int((world.rep_arm == k).sum()) for k in (0, 1)],
+            "first_attempt_business_time_ratio": C.EXPERIMENT_FIRST_ATTEMPT_RATIO,
+            "note": "the treated arm's rep_mu is shifted by log(ratio); conversion changes only through "
+                    "the response-time buckets (the planted effect), calendar time also includes after-hours waits"}
+
+
 def _manifest(world: World, sink: Sink, dims: dict[str, int], cost_rows: int) -> dict:
     truth = world.truth
     buckets = []
@@ -1416,8 +1444,12 @@ def _manifest(world: World, sink: Sink, dims: dict[str, int], cost_rows: int) ->
 
 def generate(landing_dir: Path, leads: int = 5000, seed: int = 42, days: int | None = None,
              end_date: dt.date = dt.date(2026, 10, 31), messy_share: float = 0.02,
-             progress: bool = False) -> dict:
-    """Write the demo extracts; return the manifest (also written to landing_dir/_demo_manifest.json)."""
+             progress: bool = False, experiment: bool = False) -> dict:
+    """Write the demo extracts; return the manifest (also written to landing_dir/_demo_manifest.json).
+
+    ``experiment`` also writes an experiment_assignments extract (reps randomised to two
+    notification arms, the treated arm answering faster) and records it under ``experiment``;
+    without it the output is byte-identical to a generator that knows no experiments."""
     landing_dir = Path(landing_dir)
     if not 10 <= leads <= MAX_LEADS:
         raise ValueError(f"leads must be between 10 and {MAX_LEADS}")
@@ -1429,7 +1461,7 @@ def generate(landing_dir: Path, leads: int = 5000, seed: int = 42, days: int | N
         raise ValueError("messy_share must be between 0 and 0.2")
     landing_dir.mkdir(parents=True, exist_ok=True)
     clean_landing(landing_dir)
-    world = World(int(leads), int(seed), int(days), end_date, float(messy_share))
+    world = World(int(leads), int(seed), int(days), end_date, float(messy_share), bool(experiment))
     lookups = Lookups(rep_ids=world.rep_ids, team_ids=[t.team_id for t in C.TEAMS],
                       campaigns=[c[0] for c in C.CAMPAIGNS])
     sink = Sink(landing_dir, world.t0, world.days, world.start_date, world.seed, world.messy, world.crm_tz, lookups)
@@ -1441,6 +1473,11 @@ def generate(landing_dir: Path, leads: int = 5000, seed: int = 42, days: int | N
     sink.flush_through(world.days - 1)
     cost_rows = _write_costs(world, landing_dir)
     manifest = _manifest(world, sink, dims, cost_rows)
+    if experiment:
+        manifest["rows"]["experiment_assignments"] = _write_experiment(world, landing_dir)
+        manifest["planted_quarantine"]["experiment_assignments"] = {r: 0 for r in QUARANTINE_ORDER}
+        manifest["layout"]["experiment_assignments"] = {"path": EXPERIMENT_FILE, "format": "csv"}
+        manifest["experiment"] = _experiment_manifest(world)
     (landing_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                              encoding="utf-8", newline="\n")
     return manifest

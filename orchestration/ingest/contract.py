@@ -202,6 +202,21 @@ ENTITIES: tuple[Entity, ...] = (
         key=("campaign", "cost_date"), optional_extract=True,
     ),
     Entity(
+        "experiment_assignments", "crm",
+        "Optional: which arm of an A/B test each rep or lead was in (e.g. the notification method).",
+        (
+            _c("experiment_id", STRING, True, "The experiment."),
+            _c("unit_type", STRING, True, "What was randomised: a rep (all their leads in the dates) or a single lead.",
+               allowed=("rep", "lead")),
+            _c("unit_id", STRING, True, "rep_id or lead_id of the unit."),
+            _c("arm", STRING, True, "Arm the unit was in; the arm named control (else the first by name) is the baseline."),
+            _c("started_on", DATE, False, "First day of the experiment for this unit (empty: from the start of the data)."),
+            _c("ended_on", DATE, False, "Last day, inclusive (empty: still running)."),
+        ),
+        key=("experiment_id", "unit_type", "unit_id"), optional_extract=True,
+        ordered=(("started_on", "ended_on"),),
+    ),
+    Entity(
         "calls", "telephony",
         "Phone calls from the telephony system; the other party is identified by number.",
         (

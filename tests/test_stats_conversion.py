@@ -1,0 +1,94 @@
+"""The speed → conversion model on leads simulated from the demo's known logistic model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+import pytest
+import statsmodels.api as sm
+
+from orchestration.stats.conversion import (CONTROLS, bucket_effects, bucket_formula, conversion_curve,
+                                            fit_categorical_logits, fit_grouped_logit)
+from orchestration.stats.simulation import simulate_cells, true_odds_ratios
+from orchestration.stats import single_threaded_blas
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """The fits are small; on a busy machine BLAS threads only fight (see orchestration.stats)."""
+    with single_threaded_blas():
+        yield
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    cells = simulate_cells(200_000, seed=3)
+    return cells, bucket_effects(cells)
+
+
+def test_grouped_fit_with_cluster_covariance_equals_the_per_lead_fit():
+    rng = np.random.default_rng(0)
+    n = 6000
+    leads = pd.DataFrame({"rep_id": rng.integers(0, 30, n).astype(str),
+                          "response_bucket": rng.choice(["0-5m", "5-15m", "1-4h"], n),
+                          "source": rng.choice(["a", "b", "c"], n), "score_band": rng.choice(["0", "50"], n),
+                          "region": "r", "daypart": rng.choice(["1", "2"], n), "weekday": "1", "after_hours": "False"})
+    eta = -1 - 0.5 * (leads.response_bucket == "1-4h") + rng.normal(0, 0.5, 30)[leads.rep_id.astype(int)]
+    leads["y"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    leads["n"] = 1
+    cells = leads.groupby(list(leads.columns.drop(["y", "n"])), as_index=False)[["y", "n"]].sum()
+    assert len(cells) < n / 3  # the point: far fewer rows than leads
+    rhs = bucket_formula("0-5m")
+    grouped = fit_grouped_logit(cells, rhs, "y")
+    X = patsy.dmatrix(rhs, leads, return_type="dataframe")
+    per_lead = sm.GLM(leads.y, X, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(leads.rep_id)[0]})
+    np.testing.assert_allclose(grouped.params.to_numpy(), per_lead.params.to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(grouped.se().to_numpy(), per_lead.bse.to_numpy(), rtol=1e-5)
+    # the sparse all-categorical fit (used with rep fixed effects) gives the same answer
+    sparse = fit_categorical_logits(cells, {"response_bucket": "0-5m", **{c: None for c in CONTROLS}}, ["y"])["y"]
+    for term in ("5-15m", "1-4h"):
+        patsy_name = f"C(response_bucket, Treatment('0-5m'))[T.{term}]"
+        np.testing.assert_allclose(sparse.params[f"response_bucket[T.{term}]"], per_lead.params[patsy_name], rtol=1e-6)
+        np.testing.assert_allclose(sparse.se()[f"response_bucket[T.{term}]"], per_lead.bse[patsy_name], rtol=1e-5)
+
+
+def test_true_odds_ratios_lie_in_the_adjusted_intervals(simulated):
+    _, effects = simulated
+    truth = true_odds_ratios()
+    for model in ("buckets_clustered", "within_rep"):
+        e = effects[(effects.outcome == "opportunity") & (effects.model == model)].set_index("term")
+        assert e.loc["0-5m", "is_reference"] and e.loc["0-5m", "odds_ratio"] == 1.0
+        for term, row in e[~e.is_reference].iterrows():
+            assert row.ci_low <= truth[term] <= row.ci_high, (model, term, row.ci_low, row.ci_high)
+
+
+def test_controls_remove_the_planted_confounding(simulated):
+    """Hot leads are answered faster and convert more: without controls, slow buckets look worse
+    than they are, and the 5-15m interval misses the truth."""
+    _, effects = simulated
+    e = effects[effects.outcome == "opportunity"].set_index(["model", "term"])
+    assert e.loc[("unadjusted", "5-15m"), "ci_high"] < true_odds_ratios()["5-15m"]
+    assert e.loc[("unadjusted", "15-60m"), "odds_ratio"] < e.loc[("buckets_clustered", "15-60m"), "odds_ratio"]
+
+
+def test_counts_and_design_note(simulated):
+    cells, effects = simulated
+    e = effects[(effects.outcome == "opportunity") & (effects.model == "buckets_clustered")]
+    assert e["n_leads"].sum() == cells["n"].sum() == 200_000
+    assert e["n_converted"].sum() == cells["has_opportunity"].sum()
+    assert effects["design_note"].str.contains("Observational").all()
+    assert list(e["term"]) == ["0-5m", "5-15m", "15-60m", "1-4h", "4-24h", "24h+", "unanswered"]
+
+
+def test_curve_falls_with_minutes_and_its_band_holds_the_truth(simulated):
+    cells, _ = simulated
+    curve = conversion_curve(cells[cells.rep_id.astype(int) < 30])  # half the reps: keeps it quick
+    c = curve[curve.outcome == "opportunity"].reset_index(drop=True)
+    assert (c.ci_low < c.predicted_rate).all() and (c.predicted_rate < c.ci_high).all()
+    at = lambda m: c.iloc[(np.log(c.minutes) - np.log(m)).abs().argmin()]  # noqa: E731
+    assert at(1).predicted_rate > at(30).predicted_rate > at(300).predicted_rate
+    # between 5-15 and 60-240 minutes the true odds fall from 0.75 to 0.40 of the fastest
+    odds = lambda p: p / (1 - p)  # noqa: E731
+    ratio = odds(at(120).predicted_rate) / odds(at(1).predicted_rate)
+    assert 0.3 < ratio < 0.55
