@@ -92,3 +92,14 @@ def test_curve_falls_with_minutes_and_its_band_holds_the_truth(simulated):
     odds = lambda p: p / (1 - p)  # noqa: E731
     ratio = odds(at(120).predicted_rate) / odds(at(1).predicted_rate)
     assert 0.3 < ratio < 0.55
+
+
+def test_an_outcome_that_never_happens_gets_points_without_intervals(simulated):
+    cells, _ = simulated
+    few = cells[cells.rep_id.astype(int) < 10].copy()
+    few["is_booked"] = 0  # nobody booked: a separated fit (the small demo can look like this)
+    curve = conversion_curve(few)
+    booking = curve[curve.outcome == "booking"]
+    assert len(booking) and (booking.predicted_rate < 1e-6).all() and booking.ci_low.isna().all()
+    opportunity = curve[curve.outcome == "opportunity"]
+    assert opportunity.ci_low.notna().all()

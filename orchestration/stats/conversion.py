@@ -296,6 +296,12 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
             X[:, spline] = s_row
             p = 1 / (1 + np.exp(-X @ fit.params.to_numpy()))
             rate = float(w @ p)
+            if not 1e-9 < rate < 1 - 1e-9:
+                # An outcome that (almost) never or always happens: the fit is separated and has
+                # no usable interval, so the point is published without one.
+                rows.append({"outcome": outcome, "minutes": float(np.exp(x)), "predicted_rate": rate,
+                             "ci_low": np.nan, "ci_high": np.nan})
+                continue
             grad = (w * p * (1 - p)) @ X  # d rate / d beta
             se_logit = float(np.sqrt(grad @ fit.cov.to_numpy() @ grad)) / (rate * (1 - rate))
             logit = np.log(rate / (1 - rate))
