@@ -60,12 +60,14 @@ at_start as (
     {{ business_clock('base', 'lead_id', 'calendar_id', 'clock_started_at', local_flags=true) }}
 ),
 
-at_response as (
-    {{ business_clock('base', 'lead_id', 'calendar_id', 'first_response_at') }}
+-- The clock's end: the first response, or (unanswered) the end of the data. One lookup per
+-- incident instead of two, as only one of them is ever used.
+ends as (
+    select lead_id, calendar_id, coalesce(first_response_at, as_of_at) as clock_ended_at from base
 ),
 
-at_as_of as (
-    {{ business_clock('base', 'lead_id', 'calendar_id', 'as_of_at') }}
+at_end as (
+    {{ business_clock('ends', 'lead_id', 'calendar_id', 'clock_ended_at') }}
 ),
 
 timed as (
@@ -74,9 +76,11 @@ timed as (
         {{ seconds_between('base.form_submitted_at', 'base.lead_created_at') }} as intake_latency_seconds,
         {{ seconds_between('base.clock_started_at', 'base.first_touch_at') }} as seconds_to_first_touch,
         {{ seconds_between('base.clock_started_at', 'base.first_response_at') }} as seconds_to_first_response,
-        at_response.business_clock_seconds - at_start.business_clock_seconds as business_seconds_to_first_response,
+        case when base.first_response_at is not null
+             then at_end.business_clock_seconds - at_start.business_clock_seconds end as business_seconds_to_first_response,
         {{ seconds_between('base.clock_started_at', 'base.as_of_at') }} as seconds_open_as_of,
-        at_as_of.business_clock_seconds - at_start.business_clock_seconds as business_seconds_open_as_of,
+        case when base.first_response_at is null
+             then at_end.business_clock_seconds - at_start.business_clock_seconds end as business_seconds_open_as_of,
         at_start.is_after_hours,
         at_start.is_weekend,
         at_start.is_holiday,
@@ -86,8 +90,7 @@ timed as (
             as sla_seconds
     from base
     left join at_start on at_start.lead_id = base.lead_id
-    left join at_response on at_response.lead_id = base.lead_id
-    left join at_as_of on at_as_of.lead_id = base.lead_id
+    left join at_end on at_end.lead_id = base.lead_id
 ),
 
 measured as (

@@ -1,4 +1,8 @@
 -- Every call, SMS and email (current version) with the lead ingestion matched it to.
+-- A view: matching already writes one row per current activity, so a table would only copy
+-- millions of rows.
+{{ config(materialized='view') }}
+
 select
     channel,
     activity_id,
