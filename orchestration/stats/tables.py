@@ -50,7 +50,7 @@ def write_table(con, name: str, frame: pd.DataFrame) -> int:
     then one transaction swaps it in, so a reader sees the old table or the new, never half."""
     columns = TABLES[name]
     missing = set(columns) - set(frame.columns)
-    if missing:
+    if missing and len(frame):  # an empty result (too little data to fit) is an empty table
         raise ValueError(f"stats.{name}: missing columns {sorted(missing)}")
     staged = f"{SCHEMA}._{name}_new"
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
