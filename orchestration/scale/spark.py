@@ -102,3 +102,29 @@ def spark_session(settings: Settings) -> SparkSession:
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def run_dbt_on_spark(settings: Settings, dbt_args: list[str], target_path: Path | None = None) -> dict:
+    """Export the raw tables, then run ``dbt <dbt_args>`` on the spark target in a subprocess
+    (Spark lives in it: dbt-spark's session method). Returns the exit code and wall seconds of
+    both steps. ``target_path`` keeps this target's manifest and partial-parse state apart from
+    the DuckDB one Dagster reads (default: <spark_dir>/dbt_target)."""
+    import os
+    import subprocess
+    import time
+    from dataclasses import replace
+
+    from orchestration.dbt_project import DBT_EXECUTABLE
+    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.warehouse import warehouse_lock
+
+    settings = replace(settings, dbt_target=SPARK_TARGET)
+    started = time.perf_counter()
+    with warehouse_lock(settings):
+        rows = export_raw_to_parquet(settings)
+    exported = time.perf_counter()
+    command = [DBT_EXECUTABLE, *dbt_args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+               "--target-path", str(target_path or settings.spark_dir / "dbt_target")]
+    returncode = subprocess.call(command, env={**os.environ, **settings.dbt_env()}, cwd=settings.spark_dir)
+    return {"returncode": returncode, "export_s": round(exported - started, 2),
+            "dbt_s": round(time.perf_counter() - exported, 2), "raw_rows": rows}
