@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import shutil
 from decimal import Decimal
 
@@ -20,7 +21,11 @@ from orchestration.pipeline import run_main_job
 from orchestration.scale.spark import run_dbt_on_spark, spark_session
 from orchestration.warehouse import reader
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (shutil.which("java") or os.environ.get("JAVA_HOME")),
+                       reason="Spark needs Java 17 (apt-get install openjdk-17-jre-headless; .ci/run does)"),
+]
 
 # Relative and absolute: sums and percentiles of the same doubles may differ in the last bits
 # with the order of addition (Spark's partial aggregates vs DuckDB's).
