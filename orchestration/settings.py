@@ -117,9 +117,9 @@ class Settings:
         wanted = dagster_instance_yaml(postgres=self.dagster_pg_url is not None)
         # Rewrite only a file we generated (storage follows STL_DAGSTER_PG_URL); a hand-written
         # dagster.yaml is the operator's and stays as it is.
-        if not dagster_yaml.exists() or _is_generated(dagster_yaml.read_text()):
-            if not dagster_yaml.exists() or dagster_yaml.read_text() != wanted:
-                dagster_yaml.write_text(wanted)
+        existing = dagster_yaml.read_text() if dagster_yaml.exists() else None
+        if existing is None or (_is_generated(existing) and existing != wanted):
+            dagster_yaml.write_text(wanted)
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: the target, the shared warehouse path (and on the
