@@ -16,13 +16,52 @@ import time
 from pathlib import Path
 
 
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of a process and all its descendants now (Linux /proc), MiB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total_kib, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
 def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run python -c code; (wall seconds, peak RSS MiB, exit code)."""
+    """Run python -c code; (wall seconds, peak RSS MiB, exit code).
+
+    Peak memory is the larger of the child's own peak (wait4, which counts descendants it
+    waited for) and the process tree's RSS sampled twice a second: Spark's JVM is started by
+    pyspark and never waited for, so only the sampling sees it."""
+    import threading
+
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    sampled = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            sampled[0] = max(sampled[0], _tree_rss_mib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode
+    return time.perf_counter() - started, max(usage.ru_maxrss / 1024, sampled[0]), proc.returncode
 
 
 def _pipeline_child(out_path: str) -> None:
@@ -41,7 +80,43 @@ def _pipeline_child(out_path: str) -> None:
     Path(out_path).write_text(json.dumps({"success": result.success, "steps": step_timings(result), "rows": rows}))
 
 
-def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json_path: Path | None = None) -> int:
+def _dbt_models_child(engine: str, out_path: str) -> None:
+    """Inside the child: ``dbt run`` (the models, no tests) on one engine over the raw tables the
+    pipeline loaded; write exit code and step timings."""
+    from orchestration.dbt_project import DBT_EXECUTABLE
+    from orchestration.scale.spark import SPARK_TARGET, run_dbt_on_spark
+    from orchestration.settings import DBT_PROJECT_DIR, get_settings
+    from orchestration.warehouse import warehouse_lock
+
+    settings = get_settings()
+    if engine == SPARK_TARGET:
+        figures = run_dbt_on_spark(settings, ["run"])
+    else:
+        started = time.perf_counter()
+        with warehouse_lock(settings):
+            code = subprocess.call([DBT_EXECUTABLE, "run", "--project-dir", str(DBT_PROJECT_DIR),
+                                    "--profiles-dir", str(DBT_PROJECT_DIR)], env={**os.environ, **settings.dbt_env()})
+        figures = {"returncode": code, "dbt_s": round(time.perf_counter() - started, 2)}
+    Path(out_path).write_text(json.dumps(figures))
+
+
+def _compare_engines(env_run: dict[str, str], run_dir: Path, engines: list[str]) -> dict:
+    """The same dbt models on each engine, one child process each (peak memory includes the JVM)."""
+    results = {}
+    for engine in engines:
+        out = run_dir / f"dbt-{engine}.json"
+        print(f"dbt run (models only) on {engine} ...")
+        wall, rss, code = _run_child(
+            f"from orchestration.bench import _dbt_models_child; _dbt_models_child({engine!r}, {str(out)!r})", env_run)
+        child = json.loads(out.read_text()) if out.exists() else {"returncode": code}
+        results[engine] = {**{k: v for k, v in child.items() if k != "raw_rows"},
+                           "success": code == 0 and child.get("returncode") == 0,
+                           "wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1)}
+    return results
+
+
+def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json_path: Path | None = None,
+                  engine: str = "duckdb") -> int:
     workdir = workdir.resolve()
     data_root = workdir / f"leads-{leads}-seed-{seed}"
     landing = data_root / "landing"
@@ -91,7 +166,10 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         "warehouse_mib": round((run_dir / "warehouse" / "speed_to_lead.duckdb").stat().st_size / 2**20, 1)
         if (run_dir / "warehouse" / "speed_to_lead.duckdb").exists() else None,
     }
-    json_path = json_path or workdir / f"results-{leads}.json"
+    if engine == "spark" and figures["pipeline"]["success"]:
+        # DuckDB's models again on the loaded warehouse, then Spark's: the same work on each.
+        figures["dbt_models_by_engine"] = _compare_engines(env_run, run_dir, ["duckdb", "spark"])
+    json_path = json_path or workdir / f"results-{leads}{'' if engine == 'duckdb' else '-' + engine}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(figures, indent=2))
 
@@ -103,5 +181,9 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     print(f"  ingest              {p['ingest_s']:8.1f} s   {p['ingest_rows']:,} rows   {p['ingest_rows_per_s'] or 0:,} rows/s")
     for step, seconds in steps.items():
         print(f"    {step:34s} {seconds:8.2f} s")
+    for name, r in figures.get("dbt_models_by_engine", {}).items():
+        extra = f"   (export to Parquet {r['export_s']:.1f} s, dbt {r['dbt_s']:.1f} s)" if "export_s" in r else ""
+        print(f"  dbt run on {name:7s}  {r['wall_s']:8.1f} s   peak {r['peak_rss_mib']:8.0f} MiB   success={r['success']}{extra}")
     print(f"figures written to {json_path}")
-    return 0 if p["success"] else 1
+    engines_ok = all(r["success"] for r in figures.get("dbt_models_by_engine", {}).values())
+    return 0 if p["success"] and engines_ok else 1

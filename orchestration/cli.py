@@ -225,7 +225,7 @@ def cmd_bench(args) -> int:
     from orchestration.bench import run_benchmark
 
     return run_benchmark(leads=args.leads, seed=args.seed, workdir=Path(args.workdir), reuse=not args.regenerate,
-                         json_path=Path(args.json) if args.json else None)
+                         json_path=Path(args.json) if args.json else None, engine=args.engine)
 
 
 def cmd_gates(args) -> int:
@@ -330,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workdir", default=str(PROJECT_ROOT / "bench"))
     p.add_argument("--regenerate", action="store_true", help="regenerate even if data of this size exists")
-    p.add_argument("--json", help="where to write the figures (default: <workdir>/results-<leads>.json)")
+    p.add_argument("--json", help="where to write the figures (default: <workdir>/results-<leads>[-spark].json)")
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="spark: after the pipeline, time the dbt models on DuckDB and on Spark (docs/scale_out.md)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("gates", help="run the data-quality suites (expectations/*.yml) on the warehouse now")

@@ -11,6 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.dbt_project import dbt_project
 from orchestration.resources import WarehouseResource
+from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
 
 
 class SpeedToLeadTranslator(DagsterDbtTranslator):
@@ -29,4 +30,7 @@ class SpeedToLeadTranslator(DagsterDbtTranslator):
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt opens the DuckDB file itself: hold the writer lock for the whole build.
     with warehouse.lock():
+        if warehouse.settings().dbt_target == SPARK_TARGET:
+            # Spark reads the raw tables as Parquet; hand it this run's rows first.
+            export_raw_to_parquet(warehouse.settings())
         yield from dbt.cli(["build"], context=context).stream()
