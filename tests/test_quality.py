@@ -122,8 +122,8 @@ ANOMALIES = {
         "lead counts do not reconcile from raw to the fact", 1, "error"),
     "orphan_activity": (
         "staging_stg_activity_lead_matches",
-        "UPDATE staging.stg_activity_lead_matches SET lead_id = 'GHOST-' || activity_id WHERE activity_id IN "
-        "(SELECT activity_id FROM staging.stg_activity_lead_matches WHERE lead_id IS NOT NULL ORDER BY activity_id LIMIT 3)",
+        "UPDATE raw.activity_lead_matches SET lead_id = 'GHOST-' || activity_id WHERE activity_id IN "
+        "(SELECT activity_id FROM raw.activity_lead_matches WHERE lead_id IS NOT NULL ORDER BY activity_id LIMIT 3)",
         "activities matched to a lead that does not exist (orphans)", 3, "error"),
     "share_out_of_range": (
         "marts_response_by_segment",
