@@ -12,6 +12,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,15 +40,22 @@ def _tree_rss_mib(root: int) -> float:
 
 
 def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run python -c code; (wall seconds, peak RSS MiB, exit code).
+    """Run ``code`` in a child Python; (wall seconds, peak RSS MiB, exit code).
+
+    The code runs from a script file, not ``python -c``: pyspark (installed with the spark extra,
+    and imported by GX when present) takes a main module without a file for its own doctest run
+    and exits the process.
 
     Peak memory is the larger of the child's own peak (wait4, which counts descendants it
     waited for) and the process tree's RSS sampled twice a second: Spark's JVM is started by
     pyspark and never waited for, so only the sampling sees it."""
     import threading
 
+    script = tempfile.NamedTemporaryFile("w", suffix=".py", prefix="stl_bench_", delete=False)
+    script.write(code)
+    script.close()
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    proc = subprocess.Popen([sys.executable, script.name], env=env)
     sampled = [0.0]
     done = threading.Event()
 
@@ -61,6 +69,7 @@ def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
     done.set()
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
+    os.unlink(script.name)
     return time.perf_counter() - started, max(usage.ru_maxrss / 1024, sampled[0]), proc.returncode
 
 
