@@ -141,7 +141,7 @@ def test_report_renders_offline_with_visible_charts(delivered, tmp_path):
                          capture_output=True, text=True, timeout=120).stdout
     boxes = json.loads(dom.split('<pre id="chart-boxes">')[1].split("</pre>")[0].replace("&quot;", '"'))
     charts = {b["chart"]: b for b in boxes}
-    assert {"response-trend", "sla-team", "sla-source", "heatmap", "conversion"} <= set(charts)
+    assert {"response-trend", "sla-team", "sla-source", "heatmap", "conversion", "forecast"} <= set(charts)
     for name, box in charts.items():
         assert box["visible"] and box["width"] > 200 and box["height"] > 50 and box["marks"] > 0, (name, box)
     # The data-quality section shows this run's gates and links to Data Docs.
