@@ -115,7 +115,8 @@ def collect(con, period: Period, snapshot: list[dict], output_dir: Path) -> dict
     def effects():
         rows = _rows(con, """SELECT term, odds_ratio, ci_low, ci_high, p_value, n_leads, is_reference, design_note
                              FROM stats.speed_conversion_effects
-                             WHERE outcome = 'opportunity' AND model = 'buckets_clustered' ORDER BY term""")
+                             WHERE outcome = 'opportunity' AND model = 'buckets_clustered'
+                             ORDER BY bucket_order, term""")
         return {"rows": rows} if rows else {"unavailable": "no buckets_clustered model for the opportunity outcome"}
 
     def forecast():
@@ -123,8 +124,13 @@ def collect(con, period: Period, snapshot: list[dict], output_dir: Path) -> dict
                            WHERE frequency = 'hour' ORDER BY period_start LIMIT 168""")
         staff = _rows(con, """SELECT period_start, reps_required, reps_on_duty FROM stats.staffing_plan
                               WHERE team_id = 'all' ORDER BY period_start LIMIT 168""")
-        chosen = _rows(con, """SELECT frequency, model, horizon, mase FROM stats.forecast_backtest WHERE is_chosen
-                               ORDER BY frequency, horizon""") if table_exists(con, "stats.forecast_backtest") else []
+        # One line per series: the chosen model's mean MASE over the horizons, against seasonal naive.
+        chosen = _rows(con, """SELECT frequency, any_value(model) FILTER (WHERE is_chosen) AS model,
+                                      avg(mase) FILTER (WHERE is_chosen) AS mase,
+                                      avg(mase) FILTER (WHERE model = 'seasonal_naive') AS naive_mase,
+                                      count(DISTINCT horizon) AS horizons
+                               FROM stats.forecast_backtest GROUP BY frequency ORDER BY frequency""") \
+            if table_exists(con, "stats.forecast_backtest") else []
         return {"forecast": fc, "staffing": staff, "backtest": chosen}
 
     def quality():
@@ -235,8 +241,11 @@ def render(data: dict) -> str:
         staffing_svg = charts.line_chart(
             "staffing", "Reps required vs on duty", [r["period_start"].strftime("%a %H:00") for r in s_rows],
             {"reps required": [r["reps_required"] for r in s_rows], "reps on duty": [r["reps_on_duty"] for r in s_rows]}, count)
-        backtest = "; ".join(f"{r['frequency']} model {r['model']} (horizon {r['horizon']}): MASE {r['mase']:.2f}"
-                             for r in fc["backtest"] if r.get("mase") is not None)
+        backtest = "Backtest, mean MASE over the horizons (lower is better): " + "; ".join(
+            f"{ {'hour': 'hourly', 'day': 'daily'}.get(r['frequency'], r['frequency'])}: {r['model']} {r['mase']:.2f}"
+            + (f" vs seasonal naive {r['naive_mase']:.2f}" if r.get("naive_mase") is not None else "")
+            + f" ({r['horizons']} horizons)"
+            for r in fc["backtest"] if r.get("mase") is not None) if fc["backtest"] else ""
     figures.append(_figure("chart-forecast", "Lead volume forecast (80% band)", forecast_svg, backtest))
     figures.append(_figure("chart-staffing", "Staffing: reps required to hold the SLA vs reps on duty", staffing_svg))
 
