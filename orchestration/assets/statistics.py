@@ -44,6 +44,17 @@ def _write(warehouse: WarehouseResource, tables: dict[str, pd.DataFrame]) -> Non
             write_table(con, name, frame)
 
 
+def _fit_on_cells(warehouse: WarehouseResource, config: ConversionConfig, table: str, fit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load the covariate cells, fit (one BLAS thread), write ``stats.<table>``; too few leads to
+    fit give an empty table, not a failure."""
+    with warehouse.writer() as con:
+        cells = conversion.load_cells(con, config.follow_up_days)
+    with single_threaded_blas():
+        result = fit(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
+    _write(warehouse, {table: result})
+    return cells, result
+
+
 # --------------------------------------------------------------------------------------------
 # Speed vs. conversion
 # --------------------------------------------------------------------------------------------
@@ -53,11 +64,7 @@ def _write(warehouse: WarehouseResource, tables: dict[str, pd.DataFrame]) -> Non
                       "with controls and rep-clustered 95 % intervals; within-rep and unadjusted sensitivity models.")
 def speed_conversion_effects(context: dg.AssetExecutionContext, config: ConversionConfig,
                              warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.writer() as con:
-        cells = conversion.load_cells(con, config.follow_up_days)
-    with single_threaded_blas():
-        effects = conversion.bucket_effects(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
-    _write(warehouse, {"speed_conversion_effects": effects})
+    cells, effects = _fit_on_cells(warehouse, config, "speed_conversion_effects", conversion.bucket_effects)
     meta = {"leads": int(cells["n"].sum()) if len(cells) else 0, "covariate_cells": len(cells),
             "follow_up_days": config.follow_up_days, "design": conversion.DESIGN_NOTE}
     main = effects[(effects.get("outcome") == "opportunity") & (effects.get("model") == "buckets_clustered")] \
@@ -79,11 +86,7 @@ def speed_conversion_effects(context: dg.AssetExecutionContext, config: Conversi
                       "(spline of log minutes, controls, standardised over the leads' mix), with 95 % intervals.")
 def conversion_curve(context: dg.AssetExecutionContext, config: ConversionConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.writer() as con:
-        cells = conversion.load_cells(con, config.follow_up_days)
-    with single_threaded_blas():
-        curve = conversion.conversion_curve(cells) if len(cells) else pd.DataFrame(columns=["outcome"])
-    _write(warehouse, {"conversion_curve": curve})
+    cells, curve = _fit_on_cells(warehouse, config, "conversion_curve", conversion.conversion_curve)
     return dg.MaterializeResult(metadata={"points": len(curve), "leads": int(cells["n"].sum()) if len(cells) else 0})
 
 
