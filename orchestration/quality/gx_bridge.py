@@ -100,8 +100,6 @@ def _gx_expectation(spec: ExpectationSpec):
     import great_expectations as gx
 
     class_name = "".join(part.capitalize() for part in spec.type.split("_"))
-    if spec.type == "expect_column_pair_values_a_to_be_greater_than_b":
-        class_name = "ExpectColumnPairValuesAToBeGreaterThanB"
     try:
         cls = getattr(gx.expectations, class_name)
     except AttributeError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -175,6 +175,5 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
 
 
 def resolved(spec: ExpectationSpec, params: dict) -> ExpectationSpec:
-    kwargs = _substitute(spec.kwargs, params)
-    sample = _substitute(spec.sample_query, params) if spec.sample_query else None
-    return ExpectationSpec(spec.type, kwargs, spec.severity, spec.why, spec.how_to_fix, spec.alert_kind, sample)
+    """The spec with its run-time ``$name`` placeholders filled in."""
+    return replace(spec, kwargs=_substitute(spec.kwargs, params), sample_query=_substitute(spec.sample_query, params))
