@@ -12,9 +12,10 @@ from orchestration.stats.staffing import (StaffingTarget, agents_required, avera
 
 def test_call_centre_helper_worked_example():
     # Call Centre Helper, "Erlang C formula - made simple" (the 100-calls example): 100 calls in
-    # 30 minutes, AHT 180 s, so A = 10 Erlangs; 80 % answered within 20 s. Printed there: with 11
-    # agents the probability of waiting is 0.6821 (68.21 %); 14 agents meet the target; with 30 %
-    # shrinkage that is 20 agents rostered.
+    # 30 minutes, AHT 180 s, so A = 10 Erlangs; 80 % answered within 20 s; 30 % shrinkage. Its
+    # results as we recall them (the inputs were checked against the page, the printed results
+    # could not be re-read here): with 11 agents the probability of waiting is 0.6821; 14 agents
+    # meet the target; 20 agents rostered.
     assert round(erlang_c(11, 10.0), 4) == 0.6821
     assert service_level(13, 10.0, 180, 20) < 0.80 <= service_level(14, 10.0, 180, 20)
     req = agents_required(100, 1800, 180, StaffingTarget(0.80, 20, max_occupancy=1.0, shrinkage=0.30))
@@ -24,8 +25,9 @@ def test_call_centre_helper_worked_example():
 
 def test_westbay_erlang_c_worked_example():
     # Westbay Engineers' Erlang C page, worked example: 360 calls per half hour, average duration
-    # 240 s, 55 agents, 15 s target: traffic 48 Erlangs, occupancy 0.873, probability of waiting
-    # 0.2387, average speed of answer 8.2 s, service level 84.6 %.
+    # 240 s, 55 agents, 15 s target (inputs checked against the page; results as recalled): traffic
+    # 48 Erlangs, occupancy 0.873, probability of waiting 0.2387, average speed of answer 8.2 s,
+    # service level 84.6 %.
     load = 360 * 240 / 1800
     assert load == 48 and round(load / 55, 3) == 0.873
     assert round(erlang_c(55, load), 4) == 0.2387
