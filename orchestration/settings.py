@@ -73,6 +73,19 @@ class Settings:
     # late; alerts go to a JSON-lines log file and, when set, a webhook.
     max_extract_age_hours: float = 48.0
     alert_webhook_url: str | None = None
+    # Payload shape of that webhook: slack (text + blocks), teams (Adaptive Card) or json.
+    alert_webhook_format: str = "slack"
+    # The weekly report by email (docs/delivery.md): sent when smtp_host and recipients are set.
+    # smtp_security: starttls (port 587), tls (implicit TLS, port 465) or none (a local relay).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    report_sender: str | None = None
+    report_recipients: tuple[str, ...] = ()
+    # Report targets, e.g. "sla_compliance=0.9,median_business_seconds_to_first_response=300".
+    report_targets: str | None = None
     # Leadership KPI snapshots: "weekly" (Mondays, the previous ISO week) or "daily" (the day before).
     snapshot_frequency: str = "weekly"
     # Secret of the keyed hash (HMAC-SHA256) that turns lead and rep ids into pseudonyms in
@@ -115,6 +128,15 @@ class Settings:
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
             max_extract_age_hours=float(env.get("STL_MAX_EXTRACT_AGE_HOURS", "48")),
             alert_webhook_url=env.get("STL_ALERT_WEBHOOK_URL") or None,
+            alert_webhook_format=env.get("STL_ALERT_WEBHOOK_FORMAT", "slack").lower(),
+            smtp_host=env.get("STL_SMTP_HOST") or None,
+            smtp_port=int(env.get("STL_SMTP_PORT", "587")),
+            smtp_security=env.get("STL_SMTP_SECURITY", "starttls").lower(),
+            smtp_username=env.get("STL_SMTP_USERNAME") or None,
+            smtp_password=env.get("STL_SMTP_PASSWORD") or None,
+            report_sender=env.get("STL_REPORT_SENDER") or None,
+            report_recipients=tuple(a.strip() for a in env.get("STL_REPORT_RECIPIENTS", "").split(",") if a.strip()),
+            report_targets=env.get("STL_REPORT_TARGETS") or None,
             snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
             pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
             retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
