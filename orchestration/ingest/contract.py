@@ -87,6 +87,7 @@ ENTITIES: tuple[Entity, ...] = (
             _c("source", STRING, False, "Acquisition channel, e.g. paid_search, organic, referral, event, partner."),
             _c("campaign", STRING, False, "Campaign name or id."),
             _c("score", INTEGER, False, "Lead score, 0-100.", minimum=0, maximum=100),
+            _c("score_tier", STRING, False, "Score tier as the CRM grades it (e.g. a letter grade mapped to hot / warm / cold in sources.yaml); empty: derived from score."),
             _c("region", STRING, False, "Sales region of the lead."),
             _c("country", STRING, False, "ISO 3166 alpha-2 country; the numbering plan for phones written without a country code."),
             _c("owner_rep_id", STRING, False, "Rep the lead is assigned to."),

@@ -6,7 +6,8 @@ followed by ``_``, ``-`` or ``.`` and anything else, e.g. ``leads.csv``,
 subdirectories (``calls/calls_2026-03-08.csv``). A date in the name (``YYYY-MM-DD`` or
 ``YYYYMMDD``) is the file's extract date, which places it in a daily partition; a file without
 one is a snapshot that every partition run looks at. Names starting with ``_`` or ``.`` are
-ignored (manifests, hidden files), and so is ``sources.yaml``.
+ignored (manifests, hidden files), and so is ``sources.yaml``. A mapping in ``sources.yaml``
+may claim files by pattern instead (``extracts.<entity>.files``): a pattern beats the naming rule.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from orchestration.ingest.contract import ENTITY_BY_NAME, FAMILIES, FORMATS
-
-SOURCES_FILE = "sources.yaml"
+from orchestration.ingest.contract import ENTITY_BY_NAME, FORMATS
+from orchestration.ingest.mapping import SOURCES_FILE, SourcesConfig
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Longest names first so ``lead_status_history_x.csv`` is not taken for ``leads``.
 _ENTITY_NAMES = sorted(ENTITY_BY_NAME, key=len, reverse=True)
@@ -71,13 +69,14 @@ def extract_date_of(name: str) -> dt.date | None:
     return None
 
 
-def describe(path: Path, landing_dir: Path) -> LandingFile:
+def describe(path: Path, landing_dir: Path, config: SourcesConfig | None = None) -> LandingFile:
     stem, fmt, compression = _split_extension(path.name)
     stat = path.stat()
+    relative = path.relative_to(landing_dir).as_posix()
     return LandingFile(
         path=path,
-        relative=path.relative_to(landing_dir).as_posix(),
-        entity=entity_of(stem),
+        relative=relative,
+        entity=(config.entity_by_pattern(relative) if config else None) or entity_of(stem),
         format=fmt,
         compression=compression,
         extract_date=extract_date_of(path.name),
@@ -86,7 +85,7 @@ def describe(path: Path, landing_dir: Path) -> LandingFile:
     )
 
 
-def scan(landing_dir: Path) -> list[LandingFile]:
+def scan(landing_dir: Path, config: SourcesConfig | None = None) -> list[LandingFile]:
     """Every candidate file under the landing directory, sorted by relative path."""
     if not landing_dir.exists():
         return []
@@ -97,7 +96,7 @@ def scan(landing_dir: Path) -> list[LandingFile]:
             continue
         if path.name == SOURCES_FILE:
             continue
-        found.append(describe(path, landing_dir))
+        found.append(describe(path, landing_dir, config))
     return sorted(found, key=lambda f: f.relative)
 
 
@@ -114,18 +113,3 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def source_timezones(landing_dir: Path, defaults: dict[str, str], fallback: str) -> dict[str, str]:
-    """Timezone of naive timestamps per source family: sources.yaml, then settings, then fallback."""
-    zones = {family: defaults.get(family, fallback) for family in FAMILIES}
-    config_path = landing_dir / SOURCES_FILE
-    if config_path.exists():
-        config = yaml.safe_load(config_path.read_text()) or {}
-        for family, spec in config.items():
-            if family not in FAMILIES:
-                raise ValueError(f"{config_path}: unknown source family {family!r}; expected one of {FAMILIES}")
-            zone = spec.get("timezone") if isinstance(spec, dict) else spec
-            if zone:
-                zones[family] = str(zone)
-    return zones

@@ -23,8 +23,10 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest import contract as c
+from orchestration.ingest import mapping as m
 from orchestration.ingest import normalize as n
 from orchestration.ingest.files import LandingFile, sha256_of
+from orchestration.ingest.record_count import count_csv_records
 
 
 class ContractError(Exception):
@@ -162,6 +164,10 @@ def plan_batches(con, entity: c.Entity, files: list[LandingFile]) -> tuple[list[
 
 
 # ---------------------------------------------------------------- reading into _stl_in
+#
+# Every file is read on its own (the CSV dialect is never guessed from another file), through a
+# symlink with a plain generated name (a path is data, never a glob pattern), before the load's
+# transaction begins (a file the reader rejects names itself, and cannot abort the transaction).
 
 
 def _create_input_table(con, entity: c.Entity) -> None:
@@ -172,123 +178,181 @@ def _create_input_table(con, entity: c.Entity) -> None:
     )
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _safe_path(batch: Batch, workdir: Path, index: int) -> str:
+    """A literal path for DuckDB: a symlink named ``f<index><suffix>`` to the landing file, so
+    ``*``, ``?``, ``[``, ``{`` or quotes in a name are never read as a pattern."""
+    suffix = "".join(batch.file.path.suffixes[-2:]).lower() if batch.file.compression else batch.file.path.suffix.lower()
+    link = workdir / f"f{index}{suffix}"
+    link.symlink_to(batch.file.path.resolve())
+    return str(link)
+
+
 def _csv_header(batch: Batch) -> list[str]:
     opener = gzip.open if batch.file.compression == "gzip" else open
     try:
         with opener(batch.file.path, "rt", encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise ContractError(batch.identity, f"unreadable file ({exc.__class__.__name__}: {exc})") from exc
 
 
-def _header_mapping(entity: c.Entity, identity: str, header: list[str]) -> tuple[dict[str, str], list[str]]:
+def _header_mapping(entity: c.Entity, mapping: m.ExtractMapping, identity: str, header: list[str]
+                    ) -> tuple[dict[str, str], list[str]]:
     """Contract column → header name as written; raises if a required column is absent."""
-    by_clean = {h.strip().lower(): h for h in header}
-    mapping = {col.name: by_clean[col.name] for col in entity.columns if col.name in by_clean}
+    try:
+        columns, ignored = m.header_columns(entity, mapping, header, identity)
+    except m.DuplicateColumn as exc:
+        raise ContractError(identity, "the header names a column twice; rename or remove one copy", exc.column) from exc
     for required in entity.required_columns:
-        if required not in mapping:
-            raise ContractError(identity, "missing required column", required)
-    ignored = [h for h in header if h.strip().lower() not in {col.name for col in entity.columns}]
-    return mapping, ignored
+        if required not in columns and required not in mapping.constants:
+            sources = mapping.sources_for(required)
+            hint = f" (looked for {', '.join(repr(s) for s in sources)} and {required!r})" if sources else ""
+            raise ContractError(identity, f"missing required column{hint}", required)
+    return columns, ignored
 
 
 def _sql_list(values) -> str:
     return "[" + ", ".join(n.quote(str(v)) for v in values) + "]"
 
 
-def _read_csv_group(con, entity: c.Entity, batches: list[Batch], mapping: dict[str, str]) -> None:
-    paths = _sql_list(b.file.path for b in batches)
-    identity_of = {str(b.file.path): b.identity for b in batches}
+def _insert_mapped(con, entity: c.Entity, mapping: m.ExtractMapping, columns: dict[str, str],
+                   source: str, file_sql: str, row_sql: str) -> None:
+    names = ", ".join(_ident(col.name) for col in entity.columns)
+    values = ", ".join(
+        m.value_sql(col, _ident(columns[col.name]) if col.name in columns else None, mapping) for col in entity.columns)
+    con.execute(f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+                f"SELECT {file_sql}, {row_sql}, NULL, NULL, NULL, {values} FROM {source}")
+
+
+def _read_csv(con, entity: c.Entity, batch: Batch, mapping: m.ExtractMapping, path: str, ignored: dict) -> None:
+    columns, extra = _header_mapping(entity, mapping, batch.identity, _csv_header(batch))
+    if extra:
+        ignored[batch.identity] = extra
     con.execute("DROP TABLE IF EXISTS _stl_csv; DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     try:
         con.execute(
-            f"CREATE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({paths}, all_varchar = true, header = true, "
-            "delim = ',', quote = '\"', escape = '\"', filename = true, ignore_errors = true, "
+            f"CREATE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({n.quote(path)}, all_varchar = true, header = true, "
+            "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
             "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
             "null_padding = false, parallel = true)"
         )
     except duckdb.Error as exc:
-        if len(batches) > 1:  # find the file that breaks, to name it
-            for b in batches:
-                _read_csv_group(con, entity, [b], mapping)
-        raise ContractError(batches[0].identity, f"unreadable CSV ({exc})") from exc
-    ident = "CASE filename " + " ".join(f"WHEN {n.quote(p)} THEN {n.quote(i)}" for p, i in identity_of.items()) + " END"
-    select_cols = ", ".join(f'"{mapping[col.name]}"' if col.name in mapping else "NULL" for col in entity.columns)
-    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+        raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
+    file_sql = n.quote(batch.identity)
+    _insert_mapped(con, entity, mapping, columns, "_stl_csv", file_sql, "rowid + 1")
     con.execute(
-        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
-        f"SELECT {ident}, rowid - min(rowid) OVER (PARTITION BY filename) + 1, NULL, NULL, NULL, {select_cols} "
-        "FROM _stl_csv"
-    )
-    con.execute(
-        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw) "
-        f"SELECT {ident.replace('filename', 's.file_path')}, NULL, r.line, "
-        "r.error_type || ': ' || r.error_message, trim(r.csv_line, chr(10) || chr(13)) "
-        "FROM _stl_rej r JOIN _stl_rej_scan s USING (scan_id, file_id) "
+        "INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw) "
+        f"SELECT {file_sql}, NULL, r.line, r.error_type || ': ' || r.error_message, trim(r.csv_line, chr(10) || chr(13)) "
+        "FROM _stl_rej r "
         # DuckDB reports one error per bad column; a line is one rejected row.
         "QUALIFY row_number() OVER (PARTITION BY r.scan_id, r.file_id, r.line ORDER BY r.column_idx) = 1"
     )
+    _account_csv_records(con, batch)
     con.execute("DROP TABLE _stl_csv; DROP TABLE _stl_rej; DROP TABLE _stl_rej_scan")
 
 
-def _read_jsonl(con, entity: c.Entity, batches: list[Batch], workdir: Path) -> None:
-    paths = []
-    identity_of = {}
-    for b in batches:
-        path = b.file.path
-        if b.file.compression == "gzip":
-            path = workdir / (uuid.uuid4().hex + ".jsonl")
-            with gzip.open(b.file.path, "rb") as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-        paths.append(str(path))
-        identity_of[str(path)] = b.identity
-    ident = "CASE filename " + " ".join(f"WHEN {n.quote(p)} THEN {n.quote(i)}" for p, i in identity_of.items()) + " END"
-    json_paths = "[" + ", ".join(n.quote("$." + json.dumps(col.name)) for col in entity.columns) + "]"
-    values = ", ".join(f"v[{i}]" for i in range(1, len(entity.columns) + 1))
-    names = ", ".join(f'"{col.name}"' for col in entity.columns)
+def _account_csv_records(con, batch: Batch) -> None:
+    """Compare the reader's rows + rejects with an independent, quote-aware record count; a
+    record the reader dropped becomes a quarantine row (malformed_row) naming its line."""
+    counted = count_csv_records(batch.file.path, gzipped=batch.file.compression == "gzip")
+    seen = con.execute("SELECT count(*) FROM _stl_in WHERE _file = ?", [batch.identity]).fetchone()[0]
+    missing = counted.records - seen
+    if missing < 0:
+        raise ContractError(batch.identity, f"the CSV reader returned {seen} rows but the file holds "
+                                            f"{counted.records} records; check its quoting and line endings")
+    if missing == 0:
+        return
+    if counted.open_quote_at_end:
+        detail = (f"a quoted field opened on line {counted.last_record_line} is never closed: the rest of the file "
+                  "is one broken record")
+        tail = _tail_text(batch, counted.last_record_offset)
+    else:
+        detail, tail = "a record the CSV reader did not return (counted independently of the parser)", None
+    for i in range(missing):
+        con.execute("INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw) VALUES (?, NULL, ?, ?, ?)",
+                    [batch.identity, counted.last_record_line if i == missing - 1 else None, detail,
+                     tail if i == missing - 1 else None])
+
+
+def _tail_text(batch: Batch, offset: int, limit: int = 4096) -> str:
+    opener = gzip.open if batch.file.compression == "gzip" else open
+    with opener(batch.file.path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(limit).decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _jsonl_plain_path(batch: Batch, workdir: Path, index: int) -> str:
+    if batch.file.compression != "gzip":
+        return _safe_path(batch, workdir, index)
+    path = workdir / f"f{index}.jsonl"
+    try:
+        with gzip.open(batch.file.path, "rb") as src, path.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (gzip.BadGzipFile, EOFError, OSError) as exc:
+        raise ContractError(batch.identity, f"not a readable gzip file ({exc.__class__.__name__}: {exc})") from exc
+    return str(path)
+
+
+def _read_jsonl(con, entity: c.Entity, batch: Batch, mapping: m.ExtractMapping, path: str) -> None:
+    keys = m.json_source_keys(entity, mapping)
+    flat = [(col, key) for col in entity.columns for key in keys[col.name]]
+    json_paths = "[" + ", ".join(n.quote("$." + json.dumps(key)) for _, key in flat) + "]"
+    extracted, position = {}, 1
+    for col in entity.columns:
+        parts = [f"v[{position + i}]" for i in range(len(keys[col.name]))]
+        position += len(parts)
+        extracted[col.name] = f"coalesce({', '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "NULL")
+    names = ", ".join(_ident(col.name) for col in entity.columns)
+    values = ", ".join(m.value_sql(col, f"({extracted[col.name]})", mapping) for col in entity.columns)
     try:
         con.execute(f"""
             INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names})
             WITH lines AS (
-                SELECT filename, unnest(string_split(content, chr(10))) AS line_text,
+                SELECT unnest(string_split(content, chr(10))) AS line_text,
                        unnest(range(1, len(string_split(content, chr(10))) + 1)) AS line_no
-                FROM read_text({_sql_list(paths)})),
+                FROM read_text({n.quote(path)})),
             cleaned AS (
-                SELECT filename, line_no,
+                SELECT line_no,
                        trim(CASE WHEN line_no = 1 THEN ltrim(line_text, chr(65279)) ELSE line_text END, chr(13)) AS line
                 FROM lines),
             parsed AS (
-                SELECT filename, line_no, line,
+                SELECT line_no, line,
                        CASE WHEN NOT json_valid(line) THEN 'invalid JSON'
                             WHEN NOT starts_with(ltrim(line), '{{') THEN 'not a JSON object' END AS malformed
                 FROM cleaned WHERE trim(line) <> '')
-            SELECT {ident}, row_number() OVER (PARTITION BY filename ORDER BY line_no), line_no, malformed,
+            SELECT {n.quote(batch.identity)}, row_number() OVER (ORDER BY line_no), line_no, malformed,
                    CASE WHEN malformed IS NOT NULL THEN line END, {values}
             FROM (SELECT *, CASE WHEN malformed IS NULL THEN json_extract_string(line, {json_paths}) END AS v
                   FROM parsed)""")
     except duckdb.Error as exc:
-        raise ContractError(batches[0].identity if len(batches) == 1 else "JSON Lines files",
-                            f"unreadable JSON Lines ({exc})") from exc
+        raise ContractError(batch.identity, f"unreadable JSON Lines ({exc})") from exc
 
 
-def _read_parquet(con, entity: c.Entity, batch: Batch, ignored: dict) -> None:
-    path = n.quote(str(batch.file.path))
+def _read_parquet(con, entity: c.Entity, batch: Batch, mapping: m.ExtractMapping, path: str, ignored: dict) -> None:
+    source = f"read_parquet({n.quote(path)}, file_row_number = true)"
     try:
-        schema = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()]
+        schema = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({n.quote(path)})").fetchall()]
+        expected = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({n.quote(path)})").fetchone()[0]
     except duckdb.Error as exc:
         raise ContractError(batch.identity, f"unreadable Parquet ({exc})") from exc
-    mapping, extra = _header_mapping(entity, batch.identity, schema)
+    columns, extra = _header_mapping(entity, mapping, batch.identity, schema)
     if extra:
         ignored[batch.identity] = extra
-    names = ", ".join(f'"{col.name}"' for col in entity.columns)
-    select_cols = ", ".join(
-        f'CAST("{mapping[col.name]}" AS VARCHAR)' if col.name in mapping else "NULL" for col in entity.columns
-    )
-    con.execute(
-        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
-        f"SELECT {n.quote(batch.identity)}, file_row_number + 1, NULL, NULL, NULL, {select_cols} "
-        f"FROM read_parquet({path}, file_row_number = true)"
-    )
+    text_columns = {col: f"CAST({_ident(src)} AS VARCHAR)" for col, src in columns.items()}
+    names = ", ".join(_ident(col.name) for col in entity.columns)
+    values = ", ".join(m.value_sql(col, text_columns.get(col.name), mapping) for col in entity.columns)
+    try:
+        con.execute(f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+                    f"SELECT {n.quote(batch.identity)}, file_row_number + 1, NULL, NULL, NULL, {values} FROM {source}")
+    except duckdb.Error as exc:
+        raise ContractError(batch.identity, f"unreadable Parquet ({exc})") from exc
+    seen = con.execute("SELECT count(*) FROM _stl_in WHERE _file = ?", [batch.identity]).fetchone()[0]
+    if seen != int(expected or 0):
+        raise ContractError(batch.identity, f"the Parquet reader returned {seen} rows; the file's metadata says {expected}")
 
 
 def _read_sql_rows(con, entity: c.Entity, batch: Batch) -> None:
@@ -304,39 +368,33 @@ def _read_sql_rows(con, entity: c.Entity, batch: Batch) -> None:
     con.unregister("_stl_sql_rows")
 
 
-def read_batches(con, entity: c.Entity, batches: list[Batch], result: EntityLoadResult) -> list[Batch]:
-    """Read every batch into _stl_in; returns the 0-byte files (recorded, not read)."""
+def read_batches(con, entity: c.Entity, batches: list[Batch], result: EntityLoadResult,
+                 config: m.SourcesConfig | None = None) -> list[Batch]:
+    """Read every batch into _stl_in, each file on its own; returns the 0-byte files (recorded, not read)."""
     _create_input_table(con, entity)
     empty = [b for b in batches if b.kind == "file" and b.size == 0]
-    csv_groups: dict[tuple, tuple[dict[str, str], list[Batch]]] = {}
-    jsonl: list[Batch] = []
     with tempfile.TemporaryDirectory(prefix="stl_ingest_") as workdir:
-        for b in batches:
+        for index, b in enumerate(batches):
             if b in empty:
                 continue
             if b.kind == "sql":
                 _read_sql_rows(con, entity, b)
-            elif b.file.format == "csv":
-                header = _csv_header(b)
-                mapping, extra = _header_mapping(entity, b.identity, header)
-                if extra:
-                    result.ignored_columns[b.identity] = extra
-                csv_groups.setdefault(tuple(header), (mapping, []))[1].append(b)
+                continue
+            mapping = config.for_file(entity.name, b.identity) if config else m.IDENTITY[entity.name]
+            if b.file.format == "csv":
+                _read_csv(con, entity, b, mapping, _safe_path(b, Path(workdir), index), result.ignored_columns)
             elif b.file.format == "jsonl":
-                jsonl.append(b)
+                _read_jsonl(con, entity, b, mapping, _jsonl_plain_path(b, Path(workdir), index))
             else:
-                _read_parquet(con, entity, b, result.ignored_columns)
-        for mapping, group in csv_groups.values():
-            _read_csv_group(con, entity, group, mapping)
-        if jsonl:
-            _read_jsonl(con, entity, jsonl, Path(workdir))
+                _read_parquet(con, entity, b, mapping, _safe_path(b, Path(workdir), index), result.ignored_columns)
     return empty
 
 
 # ---------------------------------------------------------------- validation
 
 
-def _checks(entity: c.Entity, load_time: str, tolerance_s: int) -> list[tuple[str, str, str | None, str]]:
+def _checks(entity: c.Entity, load_time: str, tolerance_s: int, max_future_days: int
+            ) -> list[tuple[str, str, str | None, str]]:
     """Ordered (condition, reason, column, detail SQL): the first true one rejects the row."""
     checks = [("_malformed IS NOT NULL", "malformed_row", None, "_malformed")]
     for col in entity.columns:
@@ -356,13 +414,18 @@ def _checks(entity: c.Entity, load_time: str, tolerance_s: int) -> list[tuple[st
             limit = f"TIMESTAMP '{load_time}' + INTERVAL {int(tolerance_s)} SECOND"
             checks.append((f'"t_{col.name}" > {limit}', "future_timestamp", col.name,
                            f"strftime(\"t_{col.name}\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is after the load time {load_time}Z'"))
+        elif col.type == c.TIMESTAMP:  # a plan may lie ahead, but not so far that one row explodes a calendar
+            limit = f"TIMESTAMP '{load_time}' + INTERVAL {int(max_future_days)} DAY"
+            checks.append((f'"t_{col.name}" > {limit}', "future_timestamp", col.name,
+                           f"strftime(\"t_{col.name}\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is more than "
+                           f"{int(max_future_days)} days after the load time (STL_MAX_FUTURE_DAYS)'"))
     for earlier, later in entity.ordered:
         checks.append((f'"t_{later}" < "t_{earlier}"', "negative_duration", later, f"'{later} is before {earlier}'"))
     return checks
 
 
 def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: str, load_id: str,
-                        load_time: dt.datetime, tolerance_s: int, result: EntityLoadResult,
+                        load_time: dt.datetime, limits: tuple[int, int], result: EntityLoadResult,
                         extract_dates: dict[str, dt.date | None]) -> None:
     """Type every value, pick each row's first failing check, insert into raw or quarantine."""
     load_ts = load_time.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -386,7 +449,7 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
             flag_cols.append(f"coalesce({n.is_ambiguous_sql(local, timezone)}, FALSE) AS \"ambiguous_{col.name}\"")
             flag_cols.append(f"coalesce({n.is_nonexistent_sql(local, timezone)}, FALSE) AS \"nonexistent_{col.name}\"")
 
-    checks = _checks(entity, load_ts, tolerance_s)
+    checks = _checks(entity, load_ts, *limits)
     fail = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_rest) in enumerate(checks, 1)) + " END"
     reason = "CASE _fail " + " ".join(f"WHEN {i} THEN '{r}'" for i, (_, r, _c, _d) in enumerate(checks, 1)) + " END"
     column = "CASE _fail " + " ".join(
@@ -455,32 +518,40 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
 
 def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[LandingFile],
                 timezone: str, default_region: str, load_time: dt.datetime | None = None,
-                tolerance_s: int = 300, sql_batches: list[Batch] | None = None) -> EntityLoadResult:
-    """Load new and changed files (and SQL batches) of one entity in one transaction."""
+                tolerance_s: int = 300, sql_batches: list[Batch] | None = None,
+                config: m.SourcesConfig | None = None, max_future_days: int = 730) -> EntityLoadResult:
+    """Load new and changed files (and SQL batches) of one entity in one transaction.
+
+    The files are read first (each on its own, into temporary tables), so a file the reader
+    rejects raises a ContractError naming it before anything is written."""
     load_time = (load_time or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
     load_id = f"{load_time:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     result = EntityLoadResult(entity.name, load_id)
+    batches, unchanged = plan_batches(con, entity, [f for f in files if f.entity == entity.name])
+    for b in sql_batches or []:
+        previous = con.execute("SELECT sha256 FROM raw.ingested_files WHERE identity = ?", [b.identity]).fetchone()
+        if previous and previous[0] == b.fingerprint:
+            unchanged.append(FileResult(b.identity, "unchanged"))
+        else:
+            batches.append(b)
+    result.files.extend(unchanged)
+    if not batches:
+        return result
+    empty = read_batches(con, entity, batches, result, config)
     con.execute("BEGIN TRANSACTION")
     try:
-        batches, unchanged = plan_batches(con, entity, [f for f in files if f.entity == entity.name])
-        for b in sql_batches or []:
-            previous = con.execute("SELECT sha256 FROM raw.ingested_files WHERE identity = ?", [b.identity]).fetchone()
-            if previous and previous[0] == b.fingerprint:
-                unchanged.append(FileResult(b.identity, "unchanged"))
-            else:
-                batches.append(b)
-        result.files.extend(unchanged)
-        if batches:
-            _load_batches(con, entity, batches, timezone, default_region, load_id, load_time, tolerance_s, result)
+        _load_batches(con, entity, batches, empty, timezone, default_region, load_id, load_time,
+                      (tolerance_s, max_future_days), result)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_in")
     return result
 
 
-def _load_batches(con, entity, batches, timezone, default_region, load_id, load_time, tolerance_s, result):
-    empty = read_batches(con, entity, batches, result)
+def _load_batches(con, entity, batches, empty, timezone, default_region, load_id, load_time, limits, result):
     identities = [b.identity for b in batches]
     previous = {
         row[0] for row in con.execute(
@@ -500,7 +571,7 @@ def _load_batches(con, entity, batches, timezone, default_region, load_id, load_
     # Row order is explicit (_source_row) from here on: let DuckDB write in parallel.
     con.execute("SET preserve_insertion_order = false")
     try:
-        validate_and_insert(con, entity, timezone, default_region, load_id, load_time, tolerance_s, result,
+        validate_and_insert(con, entity, timezone, default_region, load_id, load_time, limits, result,
                             {b.identity: b.extract_date for b in batches})
     finally:
         con.execute("SET preserve_insertion_order = true")
@@ -532,4 +603,3 @@ def _load_batches(con, entity, batches, timezone, default_region, load_id, load_
             [load_id, entity.name, b.identity, status, b.fingerprint, fr.rows_read, fr.rows_loaded,
              fr.rows_quarantined, load_time],
         )
-    con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_in")

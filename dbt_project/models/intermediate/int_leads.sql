@@ -34,7 +34,8 @@ classified as (
         leads.source,
         leads.campaign,
         leads.score,
-        {{ score_tier('leads.score') }} as score_tier,
+        -- A tier the CRM graded itself (mapped in sources.yaml) wins over the score thresholds.
+        coalesce(lower(nullif(trim(leads.score_tier), '')), {{ score_tier('leads.score') }}) as score_tier,
         leads.region,
         leads.country,
         leads.owner_rep_id,

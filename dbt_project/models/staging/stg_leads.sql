@@ -6,6 +6,7 @@ select
     source,
     campaign,
     score,
+    score_tier,
     region,
     country,
     owner_rep_id,
