@@ -66,6 +66,8 @@ class Settings:
     schedule_timezone: str = "UTC"
     # Event timestamps more than this far past the load time are quarantined as future-dated.
     future_tolerance_seconds: int = 300
+    # How far ahead a planned time (an appointment's start) may lie before it is rejected.
+    max_future_days: int = 730
     # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
     # beyond it. DuckDB's own default is 80 % of RAM.
     duckdb_memory_limit: str = "8GB"
@@ -125,6 +127,7 @@ class Settings:
             partitions_start=dt.date.fromisoformat(env.get("STL_PARTITIONS_START", "2024-01-01")),
             schedule_timezone=env.get("STL_SCHEDULE_TIMEZONE", "UTC"),
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
+            max_future_days=int(env.get("STL_MAX_FUTURE_DAYS", "730")),
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
             max_extract_age_hours=float(env.get("STL_MAX_EXTRACT_AGE_HOURS", "48")),
             alert_webhook_url=env.get("STL_ALERT_WEBHOOK_URL") or None,
