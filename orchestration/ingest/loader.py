@@ -228,18 +228,54 @@ def _insert_mapped(con, entity: c.Entity, mapping: m.ExtractMapping, columns: di
                 f"SELECT {file_sql}, {row_sql}, NULL, NULL, NULL, {values} FROM {source}")
 
 
+def _read_csv_text(con, path: str, header: list[str]) -> None:
+    con.execute("DROP TABLE IF EXISTS _stl_csv; DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
+    con.execute(
+        # The dialect is the contract's (RFC 4180, header row): nothing is sniffed, so a broken
+        # row can never change how the rest of the file is read.
+        f"CREATE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({n.quote(path)}, auto_detect = false, header = true, "
+        f"columns = {{{', '.join(f'{n.quote(h)}: {chr(39)}VARCHAR{chr(39)}' for h in header)}}}, "
+        "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
+        "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
+        "null_padding = false, parallel = true)"
+    )
+
+
+def _has_carriage_returns(batch: Batch) -> bool:
+    opener = gzip.open if batch.file.compression == "gzip" else open
+    with opener(batch.file.path, "rb") as handle:
+        return any(b"\r" in block for block in iter(lambda: handle.read(1 << 20), b""))
+
+
+def _lf_copy(batch: Batch, path: str) -> str:
+    target = Path(path).with_name(Path(path).name.split(".")[0] + "_lf.csv")
+    opener = gzip.open if batch.file.compression == "gzip" else open
+    with opener(batch.file.path, "rb") as src, target.open("wb") as dst:
+        carry = b""
+        for block in iter(lambda: src.read(1 << 20), b""):
+            block = carry + block
+            carry = b"\r" if block.endswith(b"\r") else b""
+            dst.write((block[:-1] if carry else block).replace(b"\r\n", b"\n"))
+        dst.write(carry)
+    return str(target)
+
+
 def _read_csv(con, entity: c.Entity, batch: Batch, mapping: m.ExtractMapping, path: str, ignored: dict) -> None:
-    columns, extra = _header_mapping(entity, mapping, batch.identity, _csv_header(batch))
+    header = _csv_header(batch)
+    columns, extra = _header_mapping(entity, mapping, batch.identity, header)
     if extra:
         ignored[batch.identity] = extra
-    con.execute("DROP TABLE IF EXISTS _stl_csv; DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     try:
-        con.execute(
-            f"CREATE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({n.quote(path)}, all_varchar = true, header = true, "
-            "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
-            "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
-            "null_padding = false, parallel = true)"
-        )
+        _read_csv_text(con, path, header)
+    except duckdb.InvalidInputException as exc:
+        # Mixed CRLF / LF line endings stop DuckDB's parser; the contract accepts them, so the
+        # file is read again with every CRLF made LF (a copy in the work dir, the source untouched).
+        if not _has_carriage_returns(batch):
+            raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
+        try:
+            _read_csv_text(con, _lf_copy(batch, path), header)
+        except duckdb.Error as again:
+            raise ContractError(batch.identity, f"unreadable CSV ({again})") from again
     except duckdb.Error as exc:
         raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
     file_sql = n.quote(batch.identity)

@@ -1,0 +1,146 @@
+"""Hostile and broken files: every written row is loaded or quarantined (counted here with
+Python's csv module, independently of the platform), no phantom rows, errors name their file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import duckdb
+import pytest
+
+from orchestration.ingest.loader import ContractError
+from orchestration.ingest.record_count import count_csv_records
+from orchestration.ingest.service import ingest_entity
+
+LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
+HEADER = "lead_id,created_at,source,first_name"
+
+
+def leads_csv(first: int, n: int) -> str:
+    rows = [HEADER] + [f"L{i},2026-10-{1 + i % 28:02d}T09:00:00Z,web,\"Name, {i}\"" for i in range(first, first + n)]
+    return "\n".join(rows) + "\n"
+
+
+def write(settings, relpath: str, content: str | bytes):
+    path = settings.landing_dir / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def load(settings, entity="leads", con=None):
+    con = con or duckdb.connect(str(settings.warehouse_path))
+    return con, ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+
+
+def python_records(text: str) -> int:
+    return sum(1 for row in csv.reader(io.StringIO(text, newline="")) if row) - 1
+
+
+def accounting(con):
+    return con.execute("SELECT identity, rows_read, rows_loaded, rows_quarantined FROM raw.ingested_files "
+                       "ORDER BY identity").fetchall()
+
+
+@pytest.mark.parametrize("position", [0, 11])
+def test_file_cut_inside_a_quoted_field_loses_no_row(settings, position):
+    """The broken file sits first or after the tenth file of the entity: same outcome either way."""
+    texts = {}
+    for i in range(12):
+        text = leads_csv(i * 10, 10)
+        if i == position:  # cut inside the last row's quoted name: the quote never closes
+            text = text[: text.rindex('"Name')] + '"Name, cut'
+        texts[f"leads/leads_2026-10-{i + 1:02d}.csv"] = text
+        write(settings, f"leads/leads_2026-10-{i + 1:02d}.csv", text)
+    con, result = load(settings)
+    broken = f"leads/leads_2026-10-{position + 1:02d}.csv"
+    for identity, read, loaded, quarantined in accounting(con):
+        assert read == loaded + quarantined
+        assert read == 10, identity  # counted independently: 10 records per file, the cut one too
+        assert quarantined == (1 if identity == broken else 0)
+    (reason, line, detail), = con.execute(
+        "SELECT reason, source_line, detail FROM raw.quarantine WHERE source_file = ?", [broken]).fetchall()
+    assert reason == "malformed_row" and line == 11 and "quote" in detail
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone()[0] == 119
+
+
+def test_glob_characters_in_file_names_are_literal(settings):
+    names = ["leads_2026-10-10.csv", "leads_2026-10-11.csv", "leads_2026-10-16.csv",
+             "leads_2026-10-1*.csv", "leads_2026-10-1[6].csv", "leads_2026-10-1?.csv", "leads_{a,b}.csv"]
+    for i, name in enumerate(names):
+        write(settings, f"leads/{name}", leads_csv(i * 100, 5))
+    con, _ = load(settings)
+    rows = con.execute("SELECT _source_file, count(*), min(lead_id) FROM raw.leads GROUP BY 1 ORDER BY 1").fetchall()
+    assert {r[0]: r[1] for r in rows} == {f"leads/{name}": 5 for name in names}
+    assert con.execute("SELECT count(*), count(DISTINCT lead_id) FROM raw.leads").fetchone() == (35, 35)
+    # A new file with a pattern-like name is read on its own: no phantom rows from its "matches".
+    write(settings, "leads/leads_2026-10-*.csv", leads_csv(900, 3))
+    con, result = load(settings, con=con)
+    assert result.total("rows_read") == 3
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone()[0] == 38
+
+
+def test_a_duplicated_column_is_an_error_naming_it(settings):
+    write(settings, "leads/leads_2026-10-01.csv", "lead_id,created_at,Source,source\nL1,2026-10-01T09:00:00Z,a,b\n")
+    with pytest.raises(ContractError) as err:
+        load(settings)
+    assert "leads/leads_2026-10-01.csv" in str(err.value) and "'source'" in str(err.value)
+
+
+def test_mixed_line_endings_load_every_row(settings):
+    text = HEADER + "\r\nL1,2026-10-01T09:00:00Z,web,a\nL2,2026-10-01T09:00:00Z,web,b\r\nL3,2026-10-01T09:00:00Z,web,\"c\r\nd\"\n"
+    write(settings, "leads/leads_2026-10-01.csv", text)
+    con, result = load(settings)
+    read, loaded, quarantined = result.total("rows_read"), result.total("rows_loaded"), result.total("rows_quarantined")
+    assert read == python_records(text) == 3
+    assert loaded + quarantined == 3
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone()[0] + \
+        con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 3
+
+
+def test_a_bad_file_is_named_and_nothing_of_the_entity_is_half_loaded(settings):
+    write(settings, "leads/leads_2026-10-01.csv", leads_csv(0, 4))
+    write(settings, "leads/leads_2026-10-02.csv", "lead_id,source\nL9,web\n")  # no created_at
+    con = duckdb.connect(str(settings.warehouse_path))
+    with pytest.raises(ContractError) as err:
+        load(settings, con=con)
+    assert str(err.value).startswith("leads/leads_2026-10-02.csv: missing required column")
+    assert "created_at" in str(err.value)
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone()[0] == 0
+    # The same connection still works (no aborted transaction left behind).
+    (settings.landing_dir / "leads/leads_2026-10-02.csv").unlink()
+    _, result = load(settings, con=con)
+    assert result.total("rows_loaded") == 4
+
+
+def test_a_jsonl_gz_that_is_not_gzip_names_its_file(settings):
+    write(settings, "sms/sms_2026-10-01.jsonl.gz", b'{"message_id": "S1"}\n')
+    with pytest.raises(ContractError) as err:
+        load(settings, "sms")
+    assert "sms/sms_2026-10-01.jsonl.gz" in str(err.value) and "gzip" in str(err.value)
+
+
+def test_far_future_appointment_is_quarantined(settings):
+    write(settings, "appointments/appointments_2026-10-01.csv", "\n".join([
+        "appointment_id,lead_id,booked_at,scheduled_start_at,status",
+        "A1,L1,2026-10-01T09:00:00Z,2026-12-01T09:00:00Z,scheduled",
+        "A2,L1,2026-10-01T09:00:00Z,2031-01-01T09:00:00Z,scheduled",
+    ]) + "\n")
+    con, result = load(settings, "appointments")
+    assert result.total("rows_loaded") == 1
+    assert con.execute("SELECT reason, column_name FROM raw.quarantine").fetchall() == \
+        [("future_timestamp", "scheduled_start_at")]
+
+
+@pytest.mark.parametrize("text,records", [
+    ("a,b\n", 0),
+    ("a,b\n1,2\n\n3,4", 2),
+    ('a,b\n"x\ny",2\r\n"q""q",3\r\n', 2),
+    ('a,b\n1,"open\n2,3\n', 1),
+])
+def test_independent_record_count(tmp_path, text, records):
+    path = tmp_path / "f.csv"
+    path.write_bytes(text.encode())
+    assert count_csv_records(path).records == records
