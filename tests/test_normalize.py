@@ -123,3 +123,95 @@ def test_e164_matches_libphonenumber(con, raw, region, expected):
 ])
 def test_e164_human_formats_us_default(con, raw, expected):
     assert con.execute("SELECT stl_e164(nullif(?, ''), '1', '1')", [raw]).fetchone()[0] == expected
+
+
+# ---------------------------------------------------------------- strict timestamps: zones in values
+
+
+@pytest.mark.parametrize("value, zone, expected", [
+    # A zone written in the value wins over the source's declared zone.
+    ("2026-10-14 20:10:32 UTC", "America/New_York", dt.datetime(2026, 10, 14, 20, 10, 32)),
+    ("2026-10-14 20:10:32 utc", "America/New_York", dt.datetime(2026, 10, 14, 20, 10, 32)),
+    ("2026-10-14 20:10:32GMT", "America/New_York", dt.datetime(2026, 10, 14, 20, 10, 32)),
+    ("2026-10-14 20:10:32 Z", "America/New_York", dt.datetime(2026, 10, 14, 20, 10, 32)),
+    ("2026-10-14 20:10:32 +00:00", "America/New_York", dt.datetime(2026, 10, 14, 20, 10, 32)),
+    ("2026-10-14 20:10:32 +0530", "America/New_York", dt.datetime(2026, 10, 14, 14, 40, 32)),
+    ("2026-10-14T20:10:32.25-05", "UTC", dt.datetime(2026, 10, 15, 1, 10, 32, 250000)),
+    # IANA names: CEST (+2) in October, CET (+1) in early March, DST-aware.
+    ("2026-10-14 20:10:32 Europe/Berlin", "America/New_York", dt.datetime(2026, 10, 14, 18, 10, 32)),
+    ("2026-03-08 02:30 Europe/Berlin", "America/New_York", dt.datetime(2026, 3, 8, 1, 30)),
+    # Berlin's own transitions: 2026-03-29 02:30 is skipped (read as 03:30 CEST = 01:30 UTC);
+    # 2026-10-25 02:30 happens twice (the earlier, CEST, is 00:30 UTC).
+    ("2026-03-29 02:30:00 Europe/Berlin", "UTC", dt.datetime(2026, 3, 29, 1, 30)),
+    ("2026-10-25 02:30:00 Europe/Berlin", "UTC", dt.datetime(2026, 10, 25, 0, 30)),
+    ("2026-10-14 20:10:32 America/New_York", "Europe/Berlin", dt.datetime(2026, 10, 15, 0, 10, 32)),
+    ("2026-01-14 20:10:32 America/New_York", "UTC", dt.datetime(2026, 1, 15, 1, 10, 32)),
+    ("2026-10-14 20:10:32 Asia/Kolkata", "UTC", dt.datetime(2026, 10, 14, 14, 40, 32)),
+    ("2026-10-14 20:10:32 Etc/GMT+5", "UTC", dt.datetime(2026, 10, 15, 1, 10, 32)),  # POSIX sign: UTC-5
+    # Years as written in 1970-2099; epoch numbers before 2100-01-01.
+    ("1970-01-01 00:00:00Z", "UTC", dt.datetime(1970, 1, 1)),
+    ("2099-12-31 23:59:59Z", "UTC", dt.datetime(2099, 12, 31, 23, 59, 59)),
+    ("4102444799", "UTC", dt.datetime(2099, 12, 31, 23, 59, 59)),
+])
+def test_zone_written_in_the_value_is_honoured(con, value, zone, expected):
+    assert to_utc(con, value, zone) == expected
+
+
+@pytest.mark.parametrize("value", [
+    # abbreviations: EST/CST/IST/BST mean different offsets in different places; never guessed
+    "2026-10-14 20:10:32 EST", "2026-10-14 20:10:32 CST", "2026-10-14 20:10:32 IST",
+    "2026-10-14 20:10:32 BST", "2026-10-14 20:10:32 PST", "2026-10-14 20:10:32 CEST",
+    "2026-10-14 20:10:32 EST5EDT", "2026-10-14 20:10:32 SystemV/EST5", "2026-10-14 20:10:32 Mars/Olympus",
+    "2026-10-14 20:10:32 europe/berlin", "2026-10-14 20:10:32 UTC+02:00", "2026-10-14 20:10:32 +15:00",
+    "2026-10-14 20:10:32 Z junk", "2026-10-14Z",
+    # special words DuckDB would otherwise read as dates
+    "infinity", "-infinity", "epoch", "now", "today", "tomorrow", "allballs",
+    # sentinel and out-of-range years
+    "9999-12-31 00:00:00", "2999-01-01T10:00:00Z", "294247-01-01 00:00", "0001-01-01 00:00",
+    "1969-12-31 23:59:59Z", "2100-01-01 00:00:00", "4102444800", "9999999999999",
+])
+def test_ambiguous_zones_special_words_and_sentinel_years_are_invalid(con, value):
+    assert to_utc(con, value, "America/New_York") is None
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Pacific/Chatham"])
+def test_iana_suffixed_values_match_python_around_transitions(con, zone):
+    """A zone named per value (converted row by row) agrees with Python's fold=0 reading."""
+    rng = random.Random("suffix" + zone)
+    samples = []
+    for instant, _before, after in n.zone_transitions(zone):
+        if 2025 <= instant.year <= 2027:
+            local = instant + after
+            samples += [local + dt.timedelta(seconds=rng.randint(-3 * 3600, 3 * 3600)) for _ in range(40)]
+    values = [f"{s.isoformat(sep=' ')} {zone}" for s in samples]
+    got = con.execute(f"SELECT {n.timestamp_utc_sql('v', 'UTC')} FROM unnest(?) AS t(v)", [values]).fetchall()
+    mismatches = [(v, g[0], reference_utc(s, zone)) for v, s, g in zip(values, samples, got)
+                  if g[0] != reference_utc(s, zone)]
+    assert len(samples) >= 160 and not mismatches, mismatches[:5]
+
+
+def test_loader_quarantines_ambiguous_zone_and_reads_utc_suffix_exactly(settings):
+    from orchestration.ingest.service import ingest_entity
+
+    (settings.landing_dir / "sources.yaml").write_text("crm: {timezone: America/New_York}\n")
+    (settings.landing_dir / "leads_2026-10-14.csv").write_text("\n".join([
+        "lead_id,created_at,form_submitted_at,source,score,phone,email,country",
+        "L1,2026-10-14 20:10:32 UTC,,web,50,,,",
+        "L2,2026-10-14 20:10:32 EST,,web,50,,,",
+        "L3,2026-10-14 20:10:32,,web,50,,,",          # naive: New York (EDT) time
+        "L4,-infinity,,web,50,,,",
+        "L5,2026-10-14 20:10:32 Europe/Berlin,,web,50,,,",
+    ]) + "\n")
+    con = duckdb.connect(str(settings.warehouse_path))
+    ingest_entity(con, settings, "leads", load_time=dt.datetime(2026, 11, 20, 12, 0))
+    assert con.execute("SELECT lead_id, created_at FROM raw.leads ORDER BY lead_id").fetchall() == [
+        ("L1", dt.datetime(2026, 10, 14, 20, 10, 32)),
+        ("L3", dt.datetime(2026, 10, 15, 0, 10, 32)),
+        ("L5", dt.datetime(2026, 10, 14, 18, 10, 32)),
+    ]
+    rejected = con.execute("SELECT source_row, reason, column_name, detail FROM raw.quarantine "
+                           "ORDER BY source_row").fetchall()
+    assert [(row, reason, column) for row, reason, column, _ in rejected] == [
+        (2, "invalid_value", "created_at"), (4, "invalid_value", "created_at")]
+    assert rejected[0][3].startswith("'2026-10-14 20:10:32 EST' is not ")
+    assert rejected[1][3].startswith("'-infinity' is not ")
