@@ -9,6 +9,7 @@ from orchestration.ingest import contract as c
 from orchestration.ingest.loader import EntityLoadResult
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
+from orchestration.quality.availability import record_status, status_from_extract_counts
 from orchestration.partitions import daily_partitions
 from orchestration.resources import WarehouseResource
 
@@ -89,10 +90,27 @@ def activity_lead_matches(context: dg.AssetExecutionContext, warehouse: Warehous
     with warehouse.writer() as con:
         build_matches(con)
         rates = match_rates(con)
+        counts = extract_counts(con)
+        # What the extracts allow; the statistics assets refine their own outputs' status later.
+        statuses = status_from_extract_counts(counts)
+        record_status(con, statuses, context.run_id)
     total = sum(r["activities"] for r in rates.values())
     unmatched = sum(r["unmatched"] for r in rates.values())
+    missing = [s.line() for s in statuses if not s.available]
+    if missing:
+        context.log.warning("outputs not available from these extracts:\n  " + "\n  ".join(missing))
     return dg.MaterializeResult(metadata={
+        "outputs_not_available": dg.MetadataValue.md("\n".join(f"- {line}" for line in missing) or "none"),
+        "rows_per_extract": dg.MetadataValue.json(counts),
         "activities": total,
         "match_rate": round((total - unmatched) / total, 4) if total else None,
         "by_channel": dg.MetadataValue.json(rates),
     })
+
+
+def extract_counts(con) -> dict[str, int]:
+    """Rows per raw extract table (0 for an extract never delivered)."""
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    return {e.name: (con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] if e.name in present else 0)
+            for e in c.ENTITIES}

@@ -1,6 +1,7 @@
 """Where a run ends for a person: what landed, what was quarantined and why, match rates."""
 
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ import dagster as dg
 
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
+from orchestration.quality.availability import OUTPUTS, current_status
 from orchestration.resources import WarehouseResource
 
 
@@ -20,7 +22,7 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def collect_summary(con) -> dict:
+def collect_summary(con, run_started_at: dt.datetime | None = None) -> dict:
     files = con.execute("""
         SELECT entity, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
         FROM raw.ingested_files GROUP BY entity ORDER BY entity""").fetchall()
@@ -45,7 +47,16 @@ def collect_summary(con) -> dict:
         "quarantine": [{"entity": r[0], "reason": r[1], "rows": r[2]} for r in reasons],
         "current_records": current,
         "match_rates": match_rates(con),
+        "new_rows_this_run": None if run_started_at is None else new_rows_since(con, run_started_at),
+        "outputs": {name: {"title": s.title, "available": s.available, "reason": s.reason, "remedy": s.remedy}
+                    for name, s in current_status(con).items()},
     }
+
+
+def new_rows_since(con, started_at: dt.datetime) -> int:
+    """Rows read from new or changed files since the run started: 0 = nothing new arrived."""
+    return con.execute("SELECT coalesce(sum(rows_read), 0) FROM raw.load_history WHERE loaded_at >= ?",
+                       [started_at]).fetchone()[0]
 
 
 def summary_markdown(summary: dict) -> str:
@@ -63,6 +74,15 @@ def summary_markdown(summary: dict) -> str:
     for entity, f in summary["files"].items():
         lines.append(f"| {entity} | {f['files']} | {f['rows_read']} | {f['rows_loaded']} | {f['rows_quarantined']} | "
                      f"{summary['current_records'].get(entity, '')} |")
+    missing = [(o, summary["outputs"][o.output]) for o in OUTPUTS
+               if o.output in summary["outputs"] and not summary["outputs"][o.output]["available"]]
+    if missing:
+        lines += ["", "## Not available", ""]
+        lines += [f"- **{o.title}**: not available: {s['reason']}" + (f"; {s['remedy']}" if s["remedy"] else "")
+                  for o, s in missing]
+    if summary.get("new_rows_this_run") == 0:
+        lines += ["", "**Warning: this run read no new rows** (no new or changed files in the landing directory "
+                      "or the SQL source): the numbers are those of the previous load."]
     lines += ["", "## Quarantine", "", "| entity | reason | rows |", "|---|---|---:|"]
     lines += [f"| {q['entity']} | {q['reason']} | {q['rows']} |" for q in summary["quarantine"]]
     lines += ["", "## Telephony and messaging matched to leads", "", "| channel | activities | by CRM id | by phone | by email | unmatched | match rate |",
@@ -82,8 +102,12 @@ def summary_markdown(summary: dict) -> str:
 )
 def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()
+    stats = context.instance.get_run_stats(context.run_id)
+    started = dt.datetime.fromtimestamp(stats.start_time, dt.UTC).replace(tzinfo=None) if stats.start_time else None
     with warehouse.writer() as con:
-        summary = collect_summary(con)
+        summary = collect_summary(con, started)
+    if summary["new_rows_this_run"] == 0:
+        context.log.warning("this run read no new rows from the landing directory or the SQL source")
     markdown = summary_markdown(summary)
     write_atomically(settings.output_dir / "pipeline_summary.json", json.dumps(summary, indent=2, default=str))
     write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
