@@ -12,6 +12,7 @@
     stl docs            the dbt docs catalogue (one HTML file) into the output directory
     stl prepare         parse the dbt project (the manifest Dagster reads)
     stl dbt ARGS...     dbt with the platform's warehouse path and profiles
+    stl check [DIR]     dry run over a landing directory (writes nothing)
     stl paths           print the settings in force
 """
 
@@ -34,6 +35,20 @@ DEMO_MANIFEST = "_demo_manifest.json"
 def _print_paths(settings) -> None:
     for name in ("landing_dir", "warehouse_path", "output_dir", "dagster_home"):
         print(f"  {name:16s} {getattr(settings, name)}")
+
+
+def cmd_check(args) -> int:
+    """Dry run over the landing directory: files, mappings, sample rows, quarantine, outputs."""
+    from orchestration.ingest.check import check_landing, format_report
+
+    settings = get_settings()
+    if args.landing_dir:
+        from dataclasses import replace
+
+        settings = replace(settings, landing_dir=Path(args.landing_dir).resolve())
+    report = check_landing(settings)
+    print(format_report(report))
+    return 0 if report.ok else 1
 
 
 def cmd_paths(args) -> int:
@@ -371,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dbt", help="run dbt against the platform's warehouse", add_help=False)
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
+
+    p = sub.add_parser("check", help="dry run over a landing directory: files, mappings, sample rows, what is missing")
+    p.add_argument("landing_dir", nargs="?", help="default: STL_LANDING_DIR")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("paths", help="print the settings in force")
     p.set_defaults(func=cmd_paths)
