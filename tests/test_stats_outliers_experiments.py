@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from orchestration.stats.experiments import experiment_effects
 from orchestration.stats.outliers import between_rep_variance, funnel
@@ -65,9 +66,12 @@ def test_experiment_effect_is_recovered_with_rep_clustered_intervals():
     assert rt.arm == "sms_alert" and rt.control_arm == "control"
     assert rt.ci_low < 0.7 < rt.ci_high and rt.p_value < 0.01
     assert conv.ci_low < 0.03 < conv.ci_high
-    # the detectable effect follows from the interval width: 80 % power at 5 %
+    # the detectable effect follows from the interval width: the interval's critical value c plus
+    # t(G - 1)'s 80 % quantile, in standard errors (160 reps: bootstrap critical value near 1.97)
     half_width_log = (np.log(rt.ci_high) - np.log(rt.ci_low)) / 2
-    assert np.isclose(-np.log(rt.mde), half_width_log / 1.959964 * (1.959964 + 0.841621), rtol=1e-6)
+    ratio = -np.log(rt.mde) / half_width_log  # (c + t80) / c
+    assert rt.n_units == 160
+    assert 1.9 < stats.t.ppf(0.80, 159) / (ratio - 1) < 2.1
     assert 0 < rt.power <= 1 and 0 < conv.power <= 1
 
 

@@ -30,7 +30,14 @@ TABLES: dict[str, dict[str, str]] = {
         "period_start": "TIMESTAMP", "team_id": "VARCHAR", "forecast_leads": "DOUBLE", "handle_seconds": "DOUBLE",
         "agents_required": "INTEGER", "reps_required": "INTEGER", "reps_on_duty": "DOUBLE", "gap": "DOUBLE",
         "target_service_level": "DOUBLE", "target_seconds": "DOUBLE", "expected_service_level": "DOUBLE",
-        "on_duty_service_level": "DOUBLE",
+        "on_duty_service_level": "DOUBLE", "queue_model": "VARCHAR", "patience_seconds": "DOUBLE",
+        "timezone": "VARCHAR", "local_period_start": "TIMESTAMP",
+    },
+    "sla_breach_drivers": {
+        "team_id": "VARCHAR", "sla_leads": "BIGINT", "breaches": "BIGINT", "after_hours": "BIGINT",
+        "capacity_bound": "BIGINT", "process_bound": "BIGINT", "share_after_hours": "DOUBLE",
+        "share_capacity_bound": "DOUBLE", "share_process_bound": "DOUBLE", "first_clock_start": "TIMESTAMP",
+        "last_clock_start": "TIMESTAMP",
     },
     "rep_outliers": {
         "rep_id": "VARCHAR", "metric": "VARCHAR", "n_leads": "BIGINT", "value": "DOUBLE", "expected": "DOUBLE",
@@ -40,7 +47,7 @@ TABLES: dict[str, dict[str, str]] = {
     "experiment_effects": {
         "experiment_id": "VARCHAR", "metric": "VARCHAR", "arm": "VARCHAR", "control_arm": "VARCHAR", "n": "BIGINT",
         "n_control": "BIGINT", "estimate": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE", "p_value": "DOUBLE",
-        "mde": "DOUBLE", "power": "DOUBLE",
+        "mde": "DOUBLE", "power": "DOUBLE", "n_units": "INTEGER",
     },
 }
 
