@@ -1,9 +1,10 @@
-"""Delivery assets (group "delivery"): KPI snapshot → report and exports → publish.
+"""Delivery assets (group "delivery"): KPI snapshot → report and exports → publish → email.
 
 The snapshot, report and exports only *stage* their output; ``published_marts`` commits
 everything at once (orchestration/delivery/publish.py), after checking the quality gates, so
 leadership and analysts never see half a run or numbers that failed a gate. Every asset depends
 on the marts (and statistics) it reads: the blocking checks on those skip delivery when they fail.
+The email goes out only after a successful publish, so leadership never gets numbers that failed a gate.
 """
 
 import datetime as dt
@@ -13,7 +14,7 @@ import dagster as dg
 
 from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.assets.summary import write_atomically
-from orchestration.delivery import exports, privacy, publish, report, snapshots
+from orchestration.delivery import email_delivery, exports, privacy, publish, report, snapshots
 from orchestration.resources import WarehouseResource
 from orchestration.transform import dbt_models
 
@@ -78,14 +79,19 @@ def kpi_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, ware
 def leadership_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()
     with warehouse.writer() as con:
-        snapshot = _current_snapshot(con, context.run_id)
-        data = report.collect(con, _period_of(snapshot), snapshot, settings.output_dir)
+        data = _report_data(con, context.run_id, settings)
     html = report.render(data)
     path = publish.staging_dir(settings.output_dir, context.run_id) / publish.REPORT
     write_atomically(path, html)
-    missing = [name for name in ("heatmap", "funnel", "effects", "forecast", "quality") if "unavailable" in data[name]]
+    missing = [name for name in report.SECTION_OUTPUTS | {"quality": None} if "unavailable" in data[name]]
     return dg.MaterializeResult(metadata={"published_as": str(settings.output_dir / publish.REPORT),
-                                          "bytes": len(html.encode()), "sections_not_available": ", ".join(missing) or "none"})
+                                          "bytes": len(html.encode()), "sections_not_available": ", ".join(missing) or "none",
+                                          "narrative": dg.MetadataValue.md("\n".join(f"- {s}" for s in report.narrative(data)))})
+
+
+def _report_data(con, run_id: str, settings) -> dict:
+    snapshot = _current_snapshot(con, run_id)
+    return report.collect(con, _period_of(snapshot), snapshot, settings.output_dir, report.parse_targets(settings.report_targets))
 
 
 @dg.asset(
@@ -130,4 +136,28 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "tables": dg.MetadataValue.json(staged["tables"])})
 
 
-delivery_assets = [kpi_snapshot, leadership_report, delivery_exports, published_marts]
+@dg.asset(
+    group_name="delivery",
+    deps=[published_marts],
+    description="Emails the published report to STL_REPORT_RECIPIENTS (body: narrative and headline table; "
+                "attachments: PDF and HTML). Skipped, with a note, when SMTP is not configured.",
+    pool=WAREHOUSE_POOL,
+)
+def leadership_email(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    settings = warehouse.settings()
+    if not email_delivery.is_configured(settings):
+        return dg.MaterializeResult(metadata={"sent": False, "note": "not sent: set STL_SMTP_HOST and STL_REPORT_RECIPIENTS "
+                                                                      "(docs/delivery.md, Email)"})
+    with warehouse.writer() as con:
+        data = _report_data(con, context.run_id, settings)
+    attached_html = report.render(data, for_email=True)
+    pdf = email_delivery.render_pdf(attached_html)
+    message = email_delivery.build_message(data, attached_html, pdf, settings.report_sender or f"speed-to-lead@{settings.smtp_host}",
+                                           settings.report_recipients)
+    # A refused or unreachable server fails this step, so the run-failure sensor alerts.
+    email_delivery.send(message, settings)
+    return dg.MaterializeResult(metadata={"sent": True, "recipients": len(settings.report_recipients),
+                                          "subject": message["Subject"], "pdf_bytes": len(pdf)})
+
+
+delivery_assets = [kpi_snapshot, leadership_report, delivery_exports, published_marts, leadership_email]

@@ -41,6 +41,7 @@ def nice_max(value: float) -> float:
 def nice_axis(value: float) -> tuple[float, int]:
     """An axis maximum and tick count whose steps are round (1, 2, 2.5 or 5 times a power of
     ten) with at most five steps: 23 → 0–25 by 5, 100 → 0–100 by 25, 51.8 → 0–60 by 20."""
+    value = float(value)  # DuckDB hands DECIMAL columns over as Decimal
     if value <= 0 or not math.isfinite(value):
         return 1.0, 4
     power = 10 ** math.floor(math.log10(value / 5))
@@ -85,6 +86,9 @@ def line_chart(name: str, title: str, x_labels: Sequence[str], series: dict[str,
     """One line per series over shared x labels; ``bands`` shades a (low, high) range under a
     series; ``y_label`` names the axis unit; ``x_ticks`` picks which labels to print (default:
     about twelve evenly spaced)."""
+    as_float = lambda seq: [None if v is None else float(v) for v in seq]  # noqa: E731 - Decimal columns
+    series = {k: as_float(s) for k, s in series.items()}
+    bands = {k: (as_float(lo), as_float(hi)) for k, (lo, hi) in (bands or {}).items()}
     values = [v for s in series.values() for v in s if v is not None]
     values += [v for lo_hi in (bands or {}).values() for part in lo_hi for v in part if v is not None]
     if not x_labels or not values:

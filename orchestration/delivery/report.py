@@ -470,7 +470,7 @@ def _duration_series(series: dict[str, list[float | None]]) -> tuple[dict[str, l
     return {k: [None if v is None else v / size for v in s] for k, s in series.items()}, name
 
 
-def _cards(data: dict) -> list[dict]:
+def headline_cards(data: dict) -> list[dict]:
     out = []
     for c in data["headline"]:
         k, value, before, target = c["kpi"], c["value"], c["previous"], c["target"]
@@ -569,7 +569,7 @@ def render(data: dict, for_email: bool = False) -> str:
                         f"its typical error was {b['mase'] / b['naive_mase']:.0%} of that of simply repeating last week.")
 
     page = _env().get_template("report.html.j2").render(
-        data=data, period=period, cards=_cards(data), narrative=narrative(data),
+        data=data, period=period, cards=headline_cards(data), narrative=narrative(data),
         charts={k: Markup(v) for k, v in sections.items()},
         period_text=f"{period.start:%a %d %b %Y} – {(period.end - dt.timedelta(days=1)):%a %d %b %Y}",
         backtest=backtest, for_email=for_email,
