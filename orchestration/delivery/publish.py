@@ -32,6 +32,9 @@ CURRENT = "current"  # symlink to the live Parquet version
 PARQUET_VERSIONS_KEPT = 3  # the live one plus earlier ones a reader may still be listing
 # Schemas whose tables analysts get (the KPI history is added from the run's own view of it).
 PUBLISHED_SCHEMAS = ("marts", "stats")
+# Schemas holding personal data or CRM ids as read (extracts, their staging copies, raw gate
+# samples): never published, whatever PUBLISHED_SCHEMAS becomes.
+RESTRICTED_SCHEMAS = ("raw", "staging", "intermediate", "restricted", "quality")
 PAUSE_TIMEOUT_SECONDS = 300
 
 
@@ -90,6 +93,9 @@ def _columns(con, schema: str, table: str) -> list[str]:
 
 
 def published_tables(con) -> list[tuple[str, str]]:
+    leaking = set(PUBLISHED_SCHEMAS) & set(RESTRICTED_SCHEMAS)
+    if leaking:
+        raise ValueError(f"schemas {sorted(leaking)} are restricted and can never be published")
     placeholders = ", ".join("?" for _ in PUBLISHED_SCHEMAS)
     return con.execute(f"""
         SELECT table_schema, table_name FROM information_schema.tables

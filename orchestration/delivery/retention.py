@@ -8,7 +8,8 @@ What "older" means is each record's own event time (a lead's ``created_at``, a c
   their keyed pseudonym (an email keeps its domain, which the internal-test-lead rule reads).
   Equal values stay equal, so the next dbt build and matching give the same incidents, matches
   and facts as before — nulling them would split incidents and unmatch activities;
-- quarantined raw records and their detail (which quotes the bad value) become NULL.
+- quarantined raw records and their detail (which quotes the bad value) become NULL;
+- raw gate samples (``restricted.gate_samples``, the failing rows as read) are deleted.
 The same applies to the staging copies and to the intermediate person keys, so nothing has to
 be rebuilt for the purge to take effect. Purging again is a no-op (pseudonyms are recognised).
 """
@@ -22,6 +23,7 @@ from orchestration.delivery.report import table_exists
 from orchestration.ingest import contract as c
 from orchestration.ingest import normalize as n
 
+RESTRICTED_GATE_SAMPLES = "restricted.gate_samples"  # written by orchestration/quality/gates.py
 _ALREADY_PSEUDONYM = f"'^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}(@|$)'"
 
 
@@ -68,6 +70,9 @@ def purge_personal_data(con, key: bytes, retention_days: int, now: dt.datetime |
             count = con.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {event_time} < ? AND ({pending})",
                                 [cutoff]).fetchone()[0]
             touched[table] = count
+        if table_exists(con, RESTRICTED_GATE_SAMPLES, base_table_only=True):
+            touched[RESTRICTED_GATE_SAMPLES] = con.execute(
+                f"DELETE FROM {RESTRICTED_GATE_SAMPLES} WHERE checked_at < ?", [cutoff]).fetchone()[0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

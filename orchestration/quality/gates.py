@@ -23,6 +23,14 @@ RESULTS_DDL = [
         success BOOLEAN, unexpected_count BIGINT, unexpected_percent DOUBLE, observed_value VARCHAR,
         sample VARCHAR, error VARCHAR)""",
 ]
+# Samples as read (names, phones, raw ids): kept for whoever debugs the warehouse itself, never
+# published or sent (only the schemas in publish.PUBLISHED_SCHEMAS are), purged with retention.
+RESTRICTED_SCHEMA = "restricted"
+RESTRICTED_DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {RESTRICTED_SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {RESTRICTED_SCHEMA}.gate_samples (
+        run_id VARCHAR, checked_at TIMESTAMP, suite VARCHAR, expectation VARCHAR, sample VARCHAR)""",
+]
 
 
 def gate_params(settings: Settings, now: dt.datetime | None = None) -> dict:
@@ -64,6 +72,12 @@ def record_outcome(con, outcome: SuiteOutcome, run_id: str) -> None:
          r.unexpected_percent, None if r.observed_value is None else json.dumps(r.observed_value, default=str),
          json.dumps(r.sample, default=str), r.error]
         for r in outcome.results])
+    raw_samples = [[run_id, outcome.checked_at, s.name, r.spec.label, json.dumps(r.restricted_sample, default=str)]
+                   for r in outcome.results if r.restricted_sample]
+    if raw_samples:
+        for ddl in RESTRICTED_DDL:
+            con.execute(ddl)
+        con.executemany(f"INSERT INTO {RESTRICTED_SCHEMA}.gate_samples VALUES (?, ?, ?, ?, ?)", raw_samples)
 
 
 def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | None = None) -> tuple[SuiteOutcome, list[Alert]]:

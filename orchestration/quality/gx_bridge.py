@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from orchestration.delivery import privacy
 from orchestration.quality.suites import ExpectationSpec, Suite, resolved
 from orchestration.settings import Settings
 
@@ -30,8 +32,10 @@ class ExpectationOutcome:
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
     observed_value: object = None
-    sample: list = field(default_factory=list)  # a few failing values or rows
+    sample: list = field(default_factory=list)  # a few failing values or rows, fit to be shown (privacy.safe_sample)
     error: str | None = None  # GX could not evaluate it (counts as a failure)
+    # The same sample as read, personal data included: only for the restricted schema.
+    restricted_sample: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,27 @@ def _gx_expectation(spec: ExpectationSpec):
     return cls(**spec.kwargs, meta={"severity": spec.severity, "why": spec.why, "how_to_fix": spec.how_to_fix})
 
 
-def _outcome(spec: ExpectationSpec, result, sample_rows: list) -> ExpectationOutcome:
+def named_columns(spec: ExpectationSpec) -> frozenset[str]:
+    """Column names the check mentions (its column arguments, every identifier of its query):
+    the columns a failing row's sample may show."""
+    named = set(spec.kwargs.get("column_list") or [])
+    named.update(spec.kwargs[k] for k in ("column", "column_A", "column_B") if k in spec.kwargs)
+    query = spec.sample_query or spec.kwargs.get("unexpected_rows_query") or ""
+    named.update(re.findall(r"[a-z_][a-z0-9_]*", query.lower()))
+    return frozenset(named)
+
+
+def _safe_observed(key: bytes, spec: ExpectationSpec, observed):
+    """An observed value can be column values too (distinct values, a most common value)."""
+    if isinstance(observed, list):
+        return privacy.safe_sample(key, observed, spec.kwargs.get("column"), named_columns(spec))
+    if isinstance(observed, str):
+        shown = privacy.safe_sample(key, [observed], spec.kwargs.get("column"), named_columns(spec))
+        return shown[0] if shown else None
+    return observed
+
+
+def _outcome(spec: ExpectationSpec, result, sample_rows: list, key: bytes) -> ExpectationOutcome:
     info = result.exception_info or {}
     errors = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
     if info.get("raised_exception"):
@@ -117,10 +141,12 @@ def _outcome(spec: ExpectationSpec, result, sample_rows: list) -> ExpectationOut
     count = r.get("unexpected_count")
     if count is None and spec.type == "unexpected_rows_expectation":
         count = r.get("observed_value")
+    error = "; ".join(str(e) for e in errors if e) or None
     return ExpectationOutcome(
         spec=spec, success=bool(result.success) and not errors, unexpected_count=count,
-        unexpected_percent=r.get("unexpected_percent"), observed_value=r.get("observed_value"),
-        sample=sample, error="; ".join(str(e) for e in errors if e) or None)
+        unexpected_percent=r.get("unexpected_percent"), observed_value=_safe_observed(key, spec, r.get("observed_value")),
+        sample=privacy.safe_sample(key, sample, spec.kwargs.get("column"), named_columns(spec)),
+        error=privacy.scrub_text(error) if error else None, restricted_sample=sample)
 
 
 def run_suite(suite: Suite, settings: Settings, params: dict, run_name: str) -> SuiteOutcome:
@@ -154,6 +180,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str) ->
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}))
     engine = datasource.get_engine()
+    key = privacy.pseudonym_key(settings)  # samples show the same pseudonyms as the published marts
     try:
         run = checkpoint.run(run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)))
         (validation_result,) = run.run_results.values()
@@ -167,7 +194,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str) ->
                 if spec.sample_query and not result.success:
                     query = spec.sample_query.replace("{batch}", f"(select * from {suite.table})")
                     rows = [dict(m) for m in con.execute(text(f"select * from ({query}) limit {SAMPLE_ROWS}")).mappings()]
-                outcomes.append(_outcome(spec, result, rows))
+                outcomes.append(_outcome(spec, result, rows, key))
     finally:
         # Release the DuckDB file: the validator's execution engine has its own SQLAlchemy engine
         # (and DuckDB refuses a read-write open in this process while a read-only one lives).
