@@ -91,6 +91,14 @@ def leadership_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 
 def _report_data(con, run_id: str, settings) -> dict:
     snapshot = _current_snapshot(con, run_id)
+    if not snapshot:
+        # This run took no snapshot (the email step re-executed on its own): the latest published one.
+        cur = con.execute(f"""SELECT * FROM {snapshots.HISTORY_TABLE}
+                              QUALIFY (period_start, snapshot_version) = max((period_start, snapshot_version)) OVER ()""")
+        names = [d[0] for d in cur.description]
+        snapshot = [dict(zip(names, row)) for row in cur.fetchall()]
+    if not snapshot:
+        raise ValueError("no KPI snapshot to report: run the kpi_history asset first")
     return report.collect(con, _period_of(snapshot), snapshot, settings.output_dir, report.parse_targets(settings.report_targets))
 
 
