@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,19 +74,22 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _report_run(result, settings) -> int:
-    from orchestration.pipeline import step_timings
+def _report_run(result, settings, verbose: bool = False) -> int:
+    """Gates, then either the failure banner or where to look; returns the exit code
+    (0 success, 3 stopped by a data-quality gate, 1 crashed: docs/operations.md)."""
+    from orchestration import pipeline
 
-    timings = step_timings(result)
-    print("\nsteps (wall seconds):")
-    for step, seconds in timings.items():
-        print(f"  {step:40s} {seconds:8.2f}")
-    stopped = _report_gates(result.run_id, settings)
-    if not result.success or stopped:
-        failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        for event in failed:
-            print(f"\nFAILED {event.step_key}: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
-        return 1
+    if verbose:  # quiet runs printed a line per step as it finished
+        print("\nsteps (wall seconds):")
+        for step, seconds in pipeline.step_timings(result).items():
+            print(f"  {step:40s} {seconds:8.2f}")
+    stopped = _report_gates(result.run_id, settings, run_succeeded=result.success)
+    failures = pipeline.step_failures(result)
+    code = pipeline.exit_code(result.success, failures, stopped)
+    log_path = pipeline.run_log_path(settings, result.run_id)
+    if code != pipeline.EXIT_OK:
+        print(pipeline.failure_banner(failures, code, log_path), file=sys.stderr)
+        return code
     from orchestration.delivery import publish
 
     summary = settings.output_dir / "pipeline_summary.md"
@@ -100,32 +104,50 @@ def _report_run(result, settings) -> int:
         print(f"                     {settings.published_dir / publish.PARQUET_DIR / publish.CURRENT}/*.parquet")
     print(f"  warehouse (DuckDB) {settings.warehouse_path}")
     print("                     marts.fct_lead_response, intermediate.int_*, staging.stg_*, raw.*, raw.quarantine")
+    print(f"  run log            {log_path}  (Dagster's log, dbt's output, warnings)")
     print("  Dagster UI         .venv/bin/stl ui   (= dagster dev -w workspace.yaml with this DAGSTER_HOME)")
     if summary.exists():
         print("\n" + summary.read_text())
-    return 0
+    return code
 
 
-def _report_gates(run_id: str, settings) -> bool:
-    """Print this run's data-quality gates and alerts; True when a gate stopped the run."""
+def _report_gates(run_id: str, settings, run_succeeded: bool = True) -> bool:
+    """Print this run's data-quality gates and alerts; True when a gate stopped the run. Gates
+    the run never reached are counted as not run, so the line cannot read as all clear."""
+    import duckdb
+
     from orchestration import warehouse
+    from orchestration.quality.suites import load_suites
 
-    if not settings.warehouse_path.exists():
-        return False
-    with warehouse.warehouse_lock(settings):
-        con = warehouse.reader(settings)
-        try:
-            if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality' "
-                               "AND table_name = 'gate_results'").fetchone()[0]:
+    planned = len(load_suites())
+    gates, alerts = [], []
+    if settings.warehouse_path.exists():
+        with warehouse.warehouse_lock(settings):
+            try:
+                con = warehouse.reader(settings)
+            except duckdb.IOException as exc:  # a process outside the lock (dbt by hand) holds the file
+                print(f"\ndata-quality gates: results unreadable, the warehouse is in use: {exc}", file=sys.stderr)
                 return False
-            gates = con.execute("SELECT suite, passed, blocking, failed_expectations, failing_rows FROM quality.gate_results "
-                                "WHERE run_id = ? ORDER BY suite", [run_id]).fetchall()
-            alerts = con.execute("SELECT severity, subject, what_failed, how_to_fix FROM quality.alerts WHERE run_id = ? "
-                                 "ORDER BY severity, subject", [run_id]).fetchall()
-        finally:
-            con.close()
+            try:
+                if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality' "
+                               "AND table_name = 'gate_results'").fetchone()[0]:
+                    gates = con.execute("SELECT suite, passed, blocking, failed_expectations, failing_rows "
+                                        "FROM quality.gate_results WHERE run_id = ? ORDER BY suite", [run_id]).fetchall()
+                    alerts = con.execute("SELECT severity, subject, what_failed, how_to_fix FROM quality.alerts "
+                                         "WHERE run_id = ? ORDER BY severity, subject", [run_id]).fetchall()
+            finally:
+                con.close()
     failed = [g for g in gates if not g[1] and g[2]]
-    print(f"\ndata-quality gates: {len(gates) - len(failed)} of {len(gates)} passed; {len(alerts)} alerts "
+    warned = [g for g in gates if not g[1] and not g[2]]
+    not_run = max(planned - len(gates), 0)
+    parts = [f"{len(gates) - len(failed) - len(warned)} of {planned} passed"]
+    if warned:
+        parts.append(f"{len(warned)} with warnings")
+    if failed:
+        parts.append(f"{len(failed)} FAILED")
+    if not_run:
+        parts.append(f"{not_run} not run" + ("" if run_succeeded else " (the run stopped before them)"))
+    print(f"\ndata-quality gates: {'; '.join(parts)}; {len(alerts)} alerts "
           f"(Data Docs: {settings.data_docs_dir / 'index.html'}, alert log: {settings.alert_log_path})")
     for severity, subject, what, fix in alerts:
         print(f"  [{severity}] {subject}: {what}\n      fix: {fix}")
@@ -162,22 +184,38 @@ def cmd_demo(args) -> int:
         print(f"reusing demo extracts in {landing} ({args.leads:,} leads, seed {args.seed})")
     from orchestration.pipeline import run_main_job
 
-    print("running speed_to_lead_job (full load) ...")
-    result = run_main_job(settings, full_load=True)
-    return _report_run(result, settings)
+    _keep_spark_out(settings)
+    print("running speed_to_lead_job (full load), one line per step ...", flush=True)
+    result = run_main_job(settings, full_load=True, quiet=not args.verbose, wait=not args.no_wait)
+    return _report_run(result, settings, verbose=args.verbose)
+
+
+def _keep_spark_out(settings) -> None:
+    """A one-shot run on the duckdb target never needs pyspark: keep GX from importing it."""
+    from orchestration.scale import keep_pyspark_out
+    from orchestration.scale.spark import SPARK_TARGET
+
+    if settings.dbt_target != SPARK_TARGET:
+        keep_pyspark_out()
 
 
 def cmd_run(args) -> int:
     from orchestration.pipeline import run_main_job
 
     settings = get_settings()
+    _keep_spark_out(settings)
     partition = dt.date.fromisoformat(args.partition) if args.partition else None
-    result = run_main_job(settings, partition=partition, full_load=partition is None or args.full_load)
-    return _report_run(result, settings)
+    print(f"running speed_to_lead_job ({'partition ' + args.partition if partition else 'full load'}), "
+          "one line per step ...", flush=True)
+    result = run_main_job(settings, partition=partition, full_load=partition is None or args.full_load,
+                          quiet=not args.verbose, wait=not args.no_wait)
+    return _report_run(result, settings, verbose=args.verbose)
 
 
 def cmd_ui(args) -> int:
-    """dagster dev on this project's workspace.yaml and DAGSTER_HOME."""
+    """dagster dev on this project's workspace.yaml and DAGSTER_HOME. SIGTERM / SIGINT / SIGHUP
+    are passed on to dagster dev (which ignores a SIGTERM its wrapper does not forward) and we
+    wait for it, so a service manager's stop stops the webserver, daemon and code server too."""
     from orchestration.dbt_project import prepare_manifest
 
     settings = get_settings()
@@ -186,8 +224,16 @@ def cmd_ui(args) -> int:
     prepare_manifest()
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
     dagster = str(Path(sys.executable).parent / "dagster")
-    return subprocess.call([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
-                           cwd=PROJECT_ROOT, env=env)
+    child = subprocess.Popen([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
+                             cwd=PROJECT_ROOT, env=env)
+
+    def forward(signum, frame):
+        # dagster dev shuts its own children down on SIGINT; SIGTERM from us is passed on as is.
+        child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    return child.wait()
 
 
 def cmd_purge(args) -> int:
@@ -321,11 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="generate demo data, run every asset, say where to look")
     p.add_argument("--leads", type=int, default=5000)
     p.add_argument("--seed", type=int, default=42)
+    _add_run_control_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="run the main job on the configured landing directory")
     p.add_argument("--partition", help="extract date YYYY-MM-DD (default: full load of every file)")
     p.add_argument("--full-load", action="store_true", help="with --partition: still read every file")
+    _add_run_control_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("generate", help="write demo extracts")
@@ -395,7 +443,32 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_paths)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    if args.func not in (cmd_demo, cmd_run):
+        return args.func(args)
+    from orchestration.pipeline import EXIT_BUSY, RunInProgress
+
+    # A service manager stops a run with SIGTERM: make it an interrupt, so the run ends the way
+    # Ctrl-C ends it (dbt is told to stop, the run is marked, the run lock is released).
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.func(args)
+    except RunInProgress as exc:
+        print(f"{exc}\nNot started (--no-wait). Run again when it has finished, or without --no-wait to queue.",
+              file=sys.stderr)
+        return EXIT_BUSY
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run stopped; published outputs keep their last good version.", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _add_run_control_arguments(p) -> None:
+    p.add_argument("--verbose", action="store_true", help="Dagster's INFO log on the terminal (else it goes to the run log)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="if another run is using the warehouse, exit with code 4 instead of waiting for it")
 
 
 if __name__ == "__main__":

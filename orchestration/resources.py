@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration import warehouse
-from orchestration.dbt_project import DBT_EXECUTABLE, dbt_project
+from orchestration.dbt_project import DBT_EXECUTABLE_DYING_WITH_PARENT, dbt_project
 from orchestration.settings import Settings, get_settings
 
 
@@ -30,4 +30,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def build_resources() -> dict:
-    return {"warehouse": WarehouseResource(), "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}
+    return {"warehouse": WarehouseResource(), "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE_DYING_WITH_PARENT)}

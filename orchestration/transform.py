@@ -2,6 +2,9 @@
 keys (``raw/<table>``), which gives lineage from ingestion to every model."""
 
 
+import os
+import signal
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.assets.ingestion import WAREHOUSE_POOL
-from orchestration.dbt_project import dbt_project
+from orchestration.dbt_project import PARENT_PID_ENV, dbt_project
 from orchestration.resources import WarehouseResource
 from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
 
@@ -30,7 +33,27 @@ class SpeedToLeadTranslator(DagsterDbtTranslator):
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt opens the DuckDB file itself: hold the writer lock for the whole build.
     with warehouse.lock():
+        # The dbt launcher checks that the process that started it is this one (it may have died
+        # between the fork and the launcher's prctl): see dbt_project.py.
+        os.environ[PARENT_PID_ENV] = str(os.getpid())
         if warehouse.settings().dbt_target == SPARK_TARGET:
             # Spark reads the raw tables as Parquet; hand it this run's rows first.
             export_raw_to_parquet(warehouse.settings())
-        yield from dbt.cli(["build"], context=context).stream()
+        invocation = dbt.cli(["build"], context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # When the stream stops early (an error translating dbt's events, an interrupt), dbt
+            # would go on writing the warehouse after this lock is released: stop it first.
+            _stop(invocation.process)
+
+
+def _stop(process: subprocess.Popen, grace_seconds: float = 30) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)  # dbt finishes the statement in flight and exits
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
