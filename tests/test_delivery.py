@@ -141,12 +141,27 @@ def test_report_renders_offline_with_visible_charts(delivered, tmp_path):
                          capture_output=True, text=True, timeout=120).stdout
     boxes = json.loads(dom.split('<pre id="chart-boxes">')[1].split("</pre>")[0].replace("&quot;", '"'))
     charts = {b["chart"]: b for b in boxes}
-    assert {"response-trend", "sla-team", "sla-source", "heatmap", "conversion", "forecast"} <= set(charts)
+    assert {"response-trend", "response-p90-trend", "sla-trend", "volume-trend", "sla-team", "leads-team", "sla-source",
+            "heatmap", "conversion", "forecast", "staffing"} <= set(charts)
     for name, box in charts.items():
         assert box["visible"] and box["width"] > 200 and box["height"] > 50 and box["marks"] > 0, (name, box)
-    # The data-quality section shows this run's gates and links to Data Docs.
-    assert "marts_fct_lead_response" in html and 'href="data_docs/index.html"' in html
+    # The data-quality section shows this run's gates (folded) and links to Data Docs by absolute URI.
+    assert "marts_fct_lead_response" in html.split("<details>")[1]
+    assert f'href="{(delivered.output_dir / "data_docs" / "index.html").as_uri()}"' in html
     assert "Not available: quality.gate_results" not in html
+    # The narrative's and the chart's figures are the marts': SLA compliance of the period, the
+    # chosen model's whole forecast horizon.
+    con = duckdb.connect(str(delivered.warehouse_path), read_only=True)
+    period_start, period_end = con.execute("SELECT period_start, period_end FROM snapshots.kpi_history LIMIT 1").fetchone()
+    period = snapshots.Period("weekly", period_start, period_end, delivered.schedule_timezone)
+    start, end = period.utc_bounds()
+    met, breached = con.execute("""SELECT count_if(sla_status = 'met'), count_if(sla_status = 'breached') FROM marts.fct_lead_response
+                                   WHERE clock_started_at >= ? AND clock_started_at < ?""", [start, end]).fetchone()
+    chosen_hours = con.execute("SELECT count(*) FROM stats.volume_forecast WHERE frequency = 'hour' AND is_chosen").fetchone()[0]
+    con.close()
+    assert f"SLA compliance was {met / (met + breached):.1%}" in html.split('id="narrative"')[1].split("</section>")[0]
+    forecast_line = html.split('data-chart="forecast"')[1].split('stroke-width="2" points="')[1].split('"')[0]
+    assert chosen_hours > 168 and len(forecast_line.split()) == chosen_hours
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}",
                     (delivered.output_dir / publish.REPORT).as_uri()], capture_output=True, timeout=120)
@@ -352,3 +367,38 @@ def test_publishing_refuses_when_the_latest_gate_run_failed():
     assert publish.failed_gates(con) == []  # an old failure, fixed since
     con.execute("INSERT INTO quality.gate_results VALUES ('r3', '2026-11-22 06:00', 'raw_leads', 'raw/leads', false)")
     assert publish.failed_gates(con) == ["raw_leads on raw/leads"]
+
+
+def test_leadership_job_emails_the_report_when_smtp_is_configured(delivered):
+    import dataclasses
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.content)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = dataclasses.replace(delivered, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                                       report_sender="reports@example.net", report_recipients=("ceo@example.net",))
+        result = run_leadership(settings)
+    finally:
+        controller.stop()
+        use_settings(delivered)
+    assert result.success
+    sent = result.asset_materializations_for_node("leadership_email")[0].metadata
+    assert sent["sent"].value is True
+    message = email.message_from_bytes(received[0], policy=email.policy.default)
+    assert [a.get_filename() for a in message.iter_attachments()] == ["leadership_report.pdf", "leadership_report.html"]
+    assert message["Subject"].startswith("Speed to lead 20")
