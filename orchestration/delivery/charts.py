@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 WIDTH, HEIGHT = 720, 300
-MARGIN = {"left": 64, "right": 16, "top": 28, "bottom": 48}
+MARGIN = {"left": 64, "right": 28, "top": 28, "bottom": 48}
 # Beyond this many points a line is drawn without a dot per point (an hourly fortnight is 336).
 MAX_DOTS = 60
 PALETTE = ["#1f6feb", "#9a6700", "#8250df", "#0a7c86", "#bf3989", "#57606a"]
@@ -70,7 +70,7 @@ def _legend(names: Sequence[str], colours: Sequence[str] | None = None) -> list[
         colour = colours[i] if colours else PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{colour}"/>'
                    f'<text x="{x + 14}" y="{HEIGHT - 5}">{escape(name)}</text>')
-        x += 28 + 7 * len(name)
+        x += 28 + 11 * len(name)  # room for the larger text a phone layout uses
     return out
 
 
@@ -203,7 +203,7 @@ def heatmap(name: str, title: str, row_labels: Sequence[str], col_labels: Sequen
             return math.log(max(value, lo) / lo) / math.log(hi / lo)
         return (value - lo) / (hi - lo)
 
-    left, top, cell_w, cell_h = 40, 24, (WIDTH - 56) / len(col_labels), 30
+    left, top, cell_w, cell_h = 50, 24, (WIDTH - 66) / len(col_labels), 30
     grid_bottom = top + cell_h * len(row_labels)
     height = grid_bottom + 44
     body = [f'<text x="{left + cell_w * (j + 0.5):.1f}" y="{top - 6}" text-anchor="middle">{escape(c)}</text>'
@@ -225,7 +225,7 @@ def heatmap(name: str, title: str, row_labels: Sequence[str], col_labels: Sequen
     body.append(f'<text x="{ramp_x + 10 * step_w + 6}" y="{y0 + 12}">{escape(fmt(hi))}</text>'
                 f'<rect x="{ramp_x + 10 * step_w + 110}" y="{y0}" width="16" height="16" fill="{EMPTY_CELL}"/>'
                 f'<text x="{ramp_x + 10 * step_w + 132}" y="{y0 + 12}">no leads</text>'
-                + (f'<text x="{ramp_x + 10 * step_w + 210}" y="{y0 + 12}" fill="{NEUTRAL}">(log scale)</text>' if log_scale else ""))
+                + (f'<text x="{ramp_x + 10 * step_w + 240}" y="{y0 + 12}" fill="{NEUTRAL}">(log scale)</text>' if log_scale else ""))
     return _svg(name, title, body, height=int(height))
 
 
