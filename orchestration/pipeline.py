@@ -334,8 +334,7 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
     apply_process_env(settings)
 
     lock = RunLock(settings)
-    left_behind = lock.acquire(command or " ".join(["stl", *sys.argv[1:]]) if command is None else command,
-                               wait=wait, notify=notify)
+    left_behind = lock.acquire(command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), wait=wait, notify=notify)
     try:
         if left_behind:
             notify(f"recovered: the previous run ({left_behind.describe()}) ended without releasing the run "
@@ -429,18 +428,24 @@ class StepFailure:
         return "this looks like a bug or an environment problem: the full traceback is in the run log"
 
 
-def innermost_error(error) -> object:
-    """The root of a SerializableErrorInfo chain: Dagster wraps the op's own exception
-    (DagsterExecutionStepExecutionError → cause ...); follow ``cause`` (raise ... from) first,
-    then ``context`` (raised while handling)."""
-    seen = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        following = error.cause or error.context
-        if following is None:
-            break
-        error = following
-    return error
+def _error_chain(error) -> list:
+    """The links of a SerializableErrorInfo chain, outermost first: ``cause`` (raise ... from)
+    before ``context`` (raised while handling another)."""
+    chain = []
+    while error is not None and len(chain) < 50:
+        chain.append(error)
+        error = error.cause or error.context
+    return chain
+
+
+def root_cause(error) -> object:
+    """The op's own exception: Dagster wraps it (DagsterExecutionStepExecutionError: Error
+    occurred while executing op ...), so skip Dagster's wrappers and take the first error our code
+    raised; it names the file and column. What it was raised from (a KeyError, a parser error)
+    is a detail for the log. Only Dagster errors in the chain: the innermost one."""
+    chain = _error_chain(error)
+    own = [link for link in chain if not (link.cls_name or "").startswith("Dagster")]
+    return own[0] if own else chain[-1]
 
 
 def step_failures(result) -> list[StepFailure]:
@@ -449,19 +454,25 @@ def step_failures(result) -> list[StepFailure]:
         if event.event_type_value != "STEP_FAILURE":
             continue
         error = event.event_specific_data.error
-        chain = []
-        link = error
-        while link is not None and len(chain) < 50:
-            chain.append(link.cls_name)
-            link = link.cause or link.context
-        root = innermost_error(error)
+        chain = [link.cls_name for link in _error_chain(error)]
+        root = root_cause(error)
         failures.append(StepFailure(
             step_key=event.step_key,
             error_class=root.cls_name or "Error",
-            message=(root.message or "").strip().splitlines()[-1] if (root.message or "").strip() else "",
+            message=_without_class_prefix(root.message or "", root.cls_name),
             stopped_by_gate="DagsterAssetCheckFailedError" in chain,
         ))
     return failures
+
+
+def _without_class_prefix(message: str, cls_name: str | None) -> str:
+    """'orchestration.ingest.loader.ContractError: leads/x.csv: ...' → 'leads/x.csv: ...'
+    (the message as Python's traceback module formats it starts with the qualified class)."""
+    message = message.strip()
+    head, sep, rest = message.partition(": ")
+    if sep and cls_name and (head == cls_name or head.endswith("." + cls_name)):
+        return rest.strip()
+    return message
 
 
 def exit_code(run_succeeded: bool, failures: list[StepFailure], gate_stopped: bool) -> int:
@@ -480,7 +491,7 @@ def failure_banner(failures: list[StepFailure], code: int, log_path: Path) -> st
     lines = ["", "=" * 72, title]
     for failure in crashed or failures:
         lines += [f"  step:        {failure.step_key}",
-                  f"  cause:       {failure.message or failure.error_class}",
+                  f"  cause:       {failure.message.splitlines()[0] if failure.message else failure.error_class}",
                   f"  error type:  {failure.error_class}",
                   f"  what to do:  {failure.advice()}"]
     if not failures:
