@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from orchestration.ingest import contract as c
 from orchestration.ingest import normalize as n
+from orchestration.quality.availability import OUTPUTS
 
 INTRO = """\
 # Data contract: the extracts the platform accepts
@@ -54,8 +55,12 @@ database (`STL_SOURCE_DATABASE_URL`).
   the repeated hour of a daylight-saving fall-back is ambiguous: it is read as the **earlier**
   instant (daylight time). A naive time in the skipped hour of a spring-forward does not exist:
   it is shifted forward by the gap (02:30 → 03:30). Both are counted in the run's metadata.
-  10- or 13-digit numbers are Unix epoch seconds or milliseconds. Sub-second precision is kept
-  to the microsecond. Everything is stored as UTC.
+  10- or 13-digit numbers are Unix epoch seconds or milliseconds. A zone written in the value is
+  honoured when it is unambiguous (`Z`, `UTC`, `GMT`, an offset, or an IANA name such as
+  `2026-03-08 09:03 Europe/Berlin`); an abbreviation such as `EST` or `IST` is ambiguous and the
+  value is invalid, never silently read in the source timezone. `infinity`, `epoch`, `now` and
+  years outside the supported range are invalid. Sub-second precision is kept to the
+  microsecond. Everything is stored as UTC.
 - **Dates**: `YYYY-MM-DD`. **Local times**: `HH:MM[:SS]`, `24:00` allowed as an end.
   **Booleans**: true/false, t/f, yes/no, y/n, 1/0. **Weekdays**: ISO 1 (Monday) – 7, or names.
 - **Phones**: any human format. Normalised to E.164 (`+14155550123`) in `<column>_e164`, using
@@ -78,6 +83,19 @@ activity. An activity older than every such lead goes to the earliest one and is
 summary.
 """
 
+MAPPINGS = """\
+## Your column names and vocabularies: mappings and presets
+
+Exports rarely arrive in these column names. Between your files and this contract sits a
+mapping layer, declared per extract in the landing directory's `sources.yaml` (renames, value
+maps, timestamp formats, scale, constants, dropped fields, file patterns) or taken from a
+built-in vendor preset (`presets: [hubspot, twilio]`): [docs/mappings.md](mappings.md) and
+[docs/presets.md](presets.md). The mapping only rewrites text as the file is read; every value
+is then validated against the contract below, so a vendor value the mapping does not know is
+quarantined with its original text. `stl check` shows what a mapping does to the first rows of
+each file without writing anything.
+"""
+
 BAD_INPUT = """\
 ## Bad input: what happens
 
@@ -86,22 +104,29 @@ BAD_INPUT = """\
 | a required column is missing from a CSV header or Parquet schema | **error** naming the file and the column; the entity's whole load is rolled back (the warehouse stays as before) |
 | unsupported extension for an entity's file (e.g. `leads.xlsx`) | **error** naming the file and the accepted formats; rolled back |
 | unreadable file (bad encoding, corrupt Parquet, not gzip) | **error** naming the file; rolled back |
+| the same column twice in a header (after trimming and case-folding) | **error** naming the file and the column; rolled back |
+| `*`, `?`, `[ ]`, `{ }`, quotes or spaces in a file name | read literally, as that one file (never as a pattern) |
 | a file whose name matches no entity | ignored (not data); the sensor does not react to it |
 | empty file (0 bytes) | loaded as an empty extract with an `empty_file` quarantine row naming it, so a broken export is visible |
 | header only | loaded: 0 rows |
-| UTF-8 BOM, Windows (CRLF) line endings | read transparently |
+| UTF-8 BOM, Windows (CRLF) line endings, CRLF and LF mixed in one file | read transparently (each file is read on its own with this contract's dialect: nothing is guessed from another file) |
+| a quoted field left open (a file cut short) | the broken record is quarantined: `malformed_row`, with its line; the records before it load |
 | a row with the wrong number of fields, broken quoting, invalid JSON | quarantined: `malformed_row` (with the raw line) |
 | a required value empty | quarantined: `missing_required_value` (column named) |
 | a value that does not parse as its type, outside its allowed values or range | quarantined: `invalid_value` (column and value named) |
 | an event time after the load time | quarantined: `future_timestamp` |
+| a planned time (an appointment's start) more than `STL_MAX_FUTURE_DAYS` (default 730) ahead | quarantined: `future_timestamp` |
 | reversed timestamps (ended before started …) | quarantined: `negative_duration` |
 | the same key twice in one file | the first row loads, later ones are quarantined: `duplicate_key` |
 | an activity before its lead existed, an unmatched phone/email, a bot or test lead, a repeat submission | loaded; flagged downstream (matching, dbt exclusions, quality gates) |
 
 Every quarantined row is in `raw.quarantine` with the file, row (and line) number, reason, column,
 a readable detail and the raw record; per file, rows read = rows loaded + rows quarantined
-(`raw.ingested_files`, and the asset's `row_accounting` metadata). A row gets the first reason
-that applies, in the order of the table above.
+(`raw.ingested_files`, and the asset's `row_accounting` metadata). For CSV, rows read is counted
+independently of the parser (a quote-aware count of the file's records), so a record the parser
+dropped becomes a `malformed_row` instead of disappearing. A row gets the first reason that
+applies, in the order of the table above.
+
 """
 
 
@@ -132,9 +157,24 @@ def _entity_section(entity: c.Entity) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _outputs_section() -> str:
+    lines = ["## What each output needs", "",
+             "The minimum is **leads plus at least one activity channel** (calls, SMS or emails). Every other",
+             "extract is optional: an output whose extracts are missing, empty or too thin to fit is left",
+             "empty with a reason (the run summary's *Not available* list, the report's sections,",
+             "`quality.output_status`), and the rest of the run goes on.", "",
+             "| output | needs rows in | when missing |", "|---|---|---|"]
+    for o in OUTPUTS:
+        needs = ", ".join(f"`{e}`" for e in o.needs)
+        if o.needs_any:
+            needs += (" and " if needs else "") + "one of " + ", ".join(f"`{e}`" for e in o.needs_any)
+        lines.append(f"| {o.title} | {needs} | {o.remedy} |")
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
     families = {"crm": "CRM extracts", "telephony": "Telephony extracts", "messaging": "Messaging extracts"}
-    parts = [INTRO, "## Entities", ""]
+    parts = [INTRO, MAPPINGS, _outputs_section(), "## Entities", ""]
     for family, title in families.items():
         parts.append(f"## {title}\n")
         parts += [_entity_section(e) for e in c.ENTITIES if e.family == family]
