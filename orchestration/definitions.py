@@ -23,7 +23,7 @@ from orchestration.jobs import leadership_job, retention_job, speed_to_lead_job 
 from orchestration.pipeline import stl_progress_logger  # noqa: E402
 from orchestration.resources import build_resources  # noqa: E402
 from orchestration.schedules import daily_pipeline_schedule, retention_schedule, weekly_leadership_schedule  # noqa: E402
-from orchestration.sensors import landing_file_sensor  # noqa: E402
+from orchestration.sensors import landing_file_sensor, run_failure_alert_sensor  # noqa: E402
 from orchestration.transform import dbt_models  # noqa: E402
 
 defs = dg.Definitions(
@@ -32,7 +32,7 @@ defs = dg.Definitions(
     asset_checks=gate_checks,
     jobs=[speed_to_lead_job, leadership_job, retention_job],
     schedules=[daily_pipeline_schedule, weekly_leadership_schedule, retention_schedule],
-    sensors=[landing_file_sensor],
+    sensors=[landing_file_sensor, run_failure_alert_sensor],
     resources=build_resources(),
     # "console" is Dagster's default; "stl_progress" is the terminal progress and run log of `stl run`
     # (orchestration/pipeline.py), active only when a run's config names it.

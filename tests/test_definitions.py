@@ -54,7 +54,7 @@ def test_jobs_schedules_and_sensor(defs):
     assert schedules["daily_pipeline_schedule"].cron_schedule == "0 6 * * *"
     assert schedules["daily_pipeline_schedule"].job_name == "speed_to_lead_job"
     assert schedules["weekly_leadership_schedule"].cron_schedule == "0 7 * * 1"
-    assert [s.name for s in defs.sensors] == ["landing_file_sensor"]
+    assert [s.name for s in defs.sensors] == ["landing_file_sensor", "run_failure_alert_sensor"]
 
 
 def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):
