@@ -320,7 +320,7 @@ def cmd_forecast(args) -> int:
     """Any arrival series → backtest MASE per model (printed) and the forecast (written)."""
     import pandas as pd
 
-    from orchestration.stats.forecast import arrivals_from_events, forecast_arrivals
+    from orchestration.stats.forecast import arrivals_from_events, forecast_arrivals, read_holidays
 
     frame = pd.read_csv(args.csv)
     stamps = pd.to_datetime(frame[args.timestamp_col], utc=True, format="mixed")
@@ -331,7 +331,8 @@ def cmd_forecast(args) -> int:
     from orchestration.stats import single_threaded_blas
 
     with single_threaded_blas():
-        result = forecast_arrivals(series, horizon=args.horizon, step=args.step)
+        holidays = read_holidays(args.holidays) if args.holidays else None
+        result = forecast_arrivals(series, horizon=args.horizon, step=args.step, holidays=holidays)
     print(f"step {result.step}, seasonal periods {result.periods}, {len(series):,} input rows")
     if len(result.backtest):
         print(f"backtest ({int(result.backtest['n_origins'].max())} rolling origins), mean over horizons:")
@@ -339,6 +340,9 @@ def cmd_forecast(args) -> int:
     else:
         print("history too short for a backtest")
     print(f"chosen: {result.chosen}")
+    if result.closed_days:
+        print(f"closed days left out of fits and scores: {len(result.closed_days)} "
+              f"({', '.join(d.strftime('%Y-%m-%d') for d in result.closed_days[-5:])}{' ...' if len(result.closed_days) > 5 else ''})")
     out = Path(args.out) if args.out else Path(args.csv).with_name(Path(args.csv).stem + "_forecast.csv")
     forecast = result.forecast if args.all_models else result.forecast[result.forecast["is_chosen"]]
     forecast.to_csv(out, index=False)
@@ -407,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count-col", help="arrivals per slot; without it every row is one arrival")
     p.add_argument("--step", help="slot length, e.g. 5min, 1h, 1D (default: inferred; 1h for events)")
     p.add_argument("--horizon", default="14D")
+    p.add_argument("--holidays", help="closed dates: one per line, or a CSV whose first column is the date "
+                                      "(optional second column: weight 0-1, 1 = closed)")
     p.add_argument("--out", help="forecast CSV (default: <csv>_forecast.csv)")
     p.add_argument("--all-models", action="store_true", help="write every candidate's forecast")
     p.set_defaults(func=cmd_forecast)

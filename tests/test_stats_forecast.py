@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from orchestration.cli import main
+from orchestration.quality.availability import InsufficientData
 from orchestration.stats.forecast import arrivals_from_events, forecast_arrivals, infer_step, seasonal_periods
 from orchestration.stats import single_threaded_blas
 
@@ -39,8 +40,9 @@ def test_chosen_hourly_model_beats_seasonal_naive():
     summary = result.summary()
     assert result.chosen != "seasonal_naive"
     assert summary.loc[result.chosen, "mase"] < 0.9 * summary.loc["seasonal_naive", "mase"]
-    assert result.backtest["n_origins"].min() == 6
-    assert set(result.backtest["horizon"]) == set(range(1, 14 * 24 + 1))
+    # 16 weeks: 8 weekly origins (the cap), each scoring one week; only open hours are scored
+    assert result.n_origins == 8 and result.backtest["n_origins"].max() == 8
+    assert result.backtest["horizon"].nunique() == 6 * 12  # open hours of a week: Mon-Sat 08-20
 
 
 def test_five_minute_series_with_closed_hours():
@@ -73,9 +75,13 @@ def test_daily_series_with_weekend_gaps():
 
 
 def test_short_history_and_all_zero_series():
-    short = forecast_arrivals(planted("1h", 1).iloc[:-20])  # under a week: no backtest origin
-    assert short.backtest.empty and len(short.forecast[short.forecast["is_chosen"]]) == 14 * 24
-    assert (short.forecast[["lo80", "lo95"]] >= 0).all().all()
+    with pytest.raises(InsufficientData, match="too short"):  # under a week: nothing can fit
+        forecast_arrivals(planted("1h", 1).iloc[:-20])
+    with pytest.raises(InsufficientData, match="no arrivals"):
+        forecast_arrivals(pd.Series([], dtype=float, index=pd.DatetimeIndex([])))
+    two_weeks = forecast_arrivals(planted("1h", 2.5))  # too short for a backtest origin, not to forecast
+    assert two_weeks.backtest.empty and len(two_weeks.forecast[two_weeks.forecast["is_chosen"]]) == 14 * 24
+    assert (two_weeks.forecast[["lo80", "lo95"]] >= 0).all().all()
     zeros = pd.Series(0.0, index=pd.date_range("2026-01-01", periods=24 * 40, freq="h"))
     result = forecast_arrivals(zeros)
     assert (result.forecast[["forecast", "hi95"]] == 0).all().all()
@@ -112,3 +118,22 @@ def test_cli_reads_events_or_counts(tmp_path, capsys, pre_aggregated):
     assert "seasonal_naive" in printed and "poisson_profile" in printed and "chosen:" in printed
     out = pd.read_csv(tmp_path / "arrivals_forecast.csv")
     assert len(out) == 14 * 24 and out["is_chosen"].all()
+
+
+def test_holidays_file_and_cli_flag(tmp_path, capsys):
+    path = tmp_path / "holidays.csv"
+    path.write_text("date,weight\n2026-03-18,1\n2026-03-19,0.5\nnot a date,1\n")
+    from orchestration.stats.forecast import read_holidays
+
+    assert read_holidays(path) == {pd.Timestamp("2026-03-18"): 1.0, pd.Timestamp("2026-03-19"): 0.5}
+    plain = tmp_path / "closed.txt"
+    plain.write_text("2026-03-18\n")
+    s = planted("1h", 10)  # ends Saturday 2026-03-14: the 18th is a Wednesday ahead
+    counts = tmp_path / "counts.csv"
+    s.rename("calls").rename_axis("slot").reset_index().to_csv(counts, index=False)
+    assert main(["forecast", str(counts), "--timestamp-col", "slot", "--count-col", "calls", "--holidays", str(plain)]) == 0
+    out = pd.read_csv(tmp_path / "counts_forecast.csv", parse_dates=["period_start"])
+    on_holiday = out["period_start"].dt.floor("D") == pd.Timestamp("2026-03-18")
+    assert on_holiday.sum() == 24 and (out.loc[on_holiday, "forecast"] == 0).all()
+    assert out.loc[~on_holiday & (out["period_start"].dt.hour == 12) & (out["period_start"].dt.day_of_week < 5),
+                   "forecast"].min() > 0
