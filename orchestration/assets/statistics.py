@@ -206,7 +206,8 @@ def staffing_plan(context: dg.AssetExecutionContext, config: StaffingConfig,
         on_duty = on_duty_by_hour_of_week(con, config.lookback_days)
     target = staffing.StaffingTarget(config.service_level, config.target_seconds, config.max_occupancy, config.shrinkage)
     handle = (call_seconds or 0.0) + config.wrap_up_seconds
-    if forecast.empty or handle <= 0:
+    if forecast.empty or handle <= 0 or on_duty.empty:
+        # No forecast, no handle time, or no schedules (so nobody on duty to compare with).
         plan = pd.DataFrame(columns=["period_start"])
     else:
         hours = pd.DatetimeIndex(forecast["period_start"])

@@ -218,6 +218,14 @@ def _reps_with_variation(cells: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return cells[cells["rep_id"].isin(keep)]
 
 
+def _varies(cells: pd.DataFrame, outcome: str) -> bool:
+    """Some leads have the outcome and some do not: without both, odds cannot be compared."""
+    if cells.empty:
+        return False
+    happened = float(cells[outcome].sum())
+    return 0 < happened < float(cells["n"].sum())
+
+
 def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
     """Odds ratio per response bucket against the fastest, per outcome and model."""
     order = bucket_order(cells)
@@ -229,7 +237,9 @@ def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
         for outcome, col in OUTCOMES.items():
             if rep_effects or not fits:  # rep effects: each outcome keeps its own reps (see above)
                 data = _reps_with_variation(cells, col) if rep_effects else cells
-                cols = [col] if rep_effects else list(OUTCOMES.values())
+                cols = [c for c in ([col] if rep_effects else list(OUTCOMES.values())) if _varies(data, c)]
+                if not cols:  # no outcome varies here (e.g. no appointments extract): nothing to fit
+                    continue
                 factors = {"response_bucket": reference, **({c: None for c in CONTROLS} if controls else {}),
                            **({"rep_id": None} if rep_effects else {})}
                 try:
