@@ -20,6 +20,8 @@ import scipy.sparse as sp
 import statsmodels.api as sm
 from scipy import stats
 
+from orchestration.quality.availability import InsufficientData
+
 OUTCOMES = {"opportunity": "has_opportunity", "contact": "is_contacted", "booking": "is_booked"}
 CONTROLS = ("source", "score_band", "region", "daypart", "weekday", "after_hours")
 DESIGN_NOTE = ("Observational design: response time was not randomised. Estimates are adjusted for source, "
@@ -226,27 +228,60 @@ def _varies(cells: pd.DataFrame, outcome: str) -> bool:
     return 0 < happened < float(cells["n"].sum())
 
 
+def usable_outcomes(cells: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Outcomes that vary (some leads converted, some did not), and the reason for each that does
+    not: an outcome that is always 0 (no opportunities or appointments extract) or always 1 has
+    nothing to say about speed. Raises InsufficientData when there is nothing to fit at all."""
+    if cells.empty or cells["n"].sum() == 0:
+        raise InsufficientData("no lead incidents old enough to have an outcome (after the follow-up cut)",
+                               "load at least a few weeks of leads")
+    if cells["rep_id"].nunique() < 2:
+        raise InsufficientData("leads of fewer than two reps (or no owner_rep_id): rep-clustered intervals "
+                               "need several reps", "export leads with their owner_rep_id")
+    if cells["response_bucket"].nunique() < 2:
+        raise InsufficientData("every lead falls in one response bucket: nothing to compare")
+    total = cells["n"].sum()
+    usable, skipped = {}, {}
+    for outcome, col in OUTCOMES.items():
+        converted = cells[col].sum()
+        if converted == 0:
+            skipped[outcome] = f"no lead has {col}: the outcome does not vary"
+        elif converted == total:
+            skipped[outcome] = f"every lead has {col}: the outcome does not vary"
+        else:
+            usable[outcome] = col
+    if not usable:
+        raise InsufficientData("no outcome varies: " + "; ".join(skipped.values()),
+                               "add opportunities (or appointments) so leads have outcomes")
+    return usable, skipped
+
+
 def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
-    """Odds ratio per response bucket against the fastest, per outcome and model."""
+    """Odds ratio per response bucket against the fastest, per outcome and model. Outcomes and
+    models that cannot be fitted (no variation; no rep with variation within) are left out and
+    listed in ``.attrs["skipped"]``; InsufficientData when nothing can be fitted."""
+    usable, skipped = usable_outcomes(cells)
     order = bucket_order(cells)
     reference = order[0]
-    counts = cells.groupby("response_bucket")[["n", *OUTCOMES.values()]].sum()
+    counts = cells.groupby("response_bucket")[["n", *usable.values()]].sum()
     rows = []
     for model, (controls, rep_effects) in MODELS.items():
         fits = {}
-        for outcome, col in OUTCOMES.items():
+        for outcome, col in usable.items():
             if rep_effects or not fits:  # rep effects: each outcome keeps its own reps (see above)
                 data = _reps_with_variation(cells, col) if rep_effects else cells
-                cols = [c for c in ([col] if rep_effects else list(OUTCOMES.values())) if _varies(data, c)]
-                if not cols:  # no outcome varies here (e.g. no appointments extract): nothing to fit
+                if rep_effects and data["rep_id"].nunique() < 2:
+                    skipped[f"{outcome}/{model}"] = "fewer than two reps with both converted and unconverted leads"
                     continue
+                cols = [col] if rep_effects else list(usable.values())
                 factors = {"response_bucket": reference, **({c: None for c in CONTROLS} if controls else {}),
                            **({"rep_id": None} if rep_effects else {})}
                 try:
                     fits.update(fit_categorical_logits(data, factors, cols))
-                except (np.linalg.LinAlgError, ValueError):
+                except (np.linalg.LinAlgError, ValueError) as exc:  # singular design: this model only
+                    skipped[f"{outcome}/{model}"] = f"fit failed: {exc}"
                     continue
-        for outcome, col in OUTCOMES.items():
+        for outcome, col in usable.items():
             if col not in fits:
                 continue
             fit = fits[col]
@@ -264,7 +299,11 @@ def bucket_effects(cells: pd.DataFrame) -> pd.DataFrame:
                     "n_leads": int(counts.loc[bucket, "n"]), "n_converted": int(counts.loc[bucket, col]),
                     "is_reference": is_ref, "n_reps": fit.n_clusters, "design_note": DESIGN_NOTE,
                 })
-    return pd.DataFrame(rows)
+    if not rows:
+        raise InsufficientData("no model could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    table = pd.DataFrame(rows)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def curve_formula(lower: float, upper: float) -> str:
@@ -277,9 +316,11 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
     """Predicted outcome rate against minutes to first response (a cubic spline of log minutes,
     same controls, clustered by rep), standardised over the leads' own mix of controls: at each
     point, the average predicted rate had every lead been answered after that many minutes."""
+    usable, skipped = usable_outcomes(cells)
     answered = cells.dropna(subset=["log_minutes"])
-    if answered.empty:
-        return pd.DataFrame(columns=["outcome", "minutes", "predicted_rate", "ci_low", "ci_high"])
+    if answered.empty or answered["log_minutes"].nunique() < 2:
+        raise InsufficientData("too few answered leads with distinct response times for a curve",
+                               "add an activity channel whose responses match the leads")
     cells = cells.assign(unanswered=cells["log_minutes"].isna().astype(float))
     # Unanswered leads get a placeholder time: their own indicator absorbs whatever the spline says there.
     cells["log_minutes"] = cells["log_minutes"].fillna(float(answered["log_minutes"].median()))
@@ -288,9 +329,9 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
     grid = np.linspace(*np.quantile(weights, [0.01, 0.99]), points)
     mix = cells.groupby(list(CONTROLS), observed=True)["n"].sum().reset_index()
     try:
-        fits = fit_grouped_logits(cells, curve_formula(lo, hi), list(OUTCOMES.values()))
-    except (np.linalg.LinAlgError, ValueError):
-        return pd.DataFrame(columns=["outcome", "minutes", "predicted_rate", "ci_low", "ci_high"])
+        fits = fit_grouped_logits(cells, curve_formula(lo, hi), list(usable.values()))
+    except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:  # singular or unbuildable design
+        raise InsufficientData(f"the response-time curve cannot be fitted on these leads: {exc}") from exc
     design = next(iter(fits.values())).design_info
     # One design for the mix; only the spline columns change along the grid.
     X_mix = np.asarray(patsy.build_design_matrices([design], mix.assign(log_minutes=grid[0], unanswered=0.0))[0])
@@ -299,7 +340,7 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
     S = np.asarray(patsy.build_design_matrices([design], on_grid)[0])[:, spline]
     w = mix["n"].to_numpy(float) / mix["n"].sum()
     rows = []
-    for outcome, col in OUTCOMES.items():
+    for outcome, col in usable.items():
         fit = fits[col]
         for x, s_row in zip(grid, S):
             X = X_mix.copy()
@@ -318,4 +359,6 @@ def conversion_curve(cells: pd.DataFrame, points: int = 60) -> pd.DataFrame:
             rows.append({"outcome": outcome, "minutes": float(np.exp(x)), "predicted_rate": rate,
                          "ci_low": float(1 / (1 + np.exp(-(logit - Z95 * se_logit)))),
                          "ci_high": float(1 / (1 + np.exp(-(logit + Z95 * se_logit))))})
-    return pd.DataFrame(rows)
+    curve = pd.DataFrame(rows)
+    curve.attrs["skipped"] = skipped
+    return curve
