@@ -470,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         # finalisation: after a run, DuckDB's module objects outlive it (root cause not found;
         # plain DuckDB use does not show it, the GX validations do) and nanobind prints ~80
         # lines of "leaked instances" that are noise, not a problem of the run.
+        import atexit
+
+        atexit._run_exitfuncs()  # what finalisation does first (multiprocessing's clean-up, logging)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

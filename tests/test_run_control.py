@@ -122,3 +122,185 @@ def test_dead_runs_are_failed_and_their_pool_slots_freed_live_ones_are_not(setti
     instance.report_run_canceled(instance.get_run_by_id(runs["ui"].run_id), message="test")
     assert recover_dead_runs(instance, notify=messages.append) == [runs["ui"].run_id]
     assert pipeline.pool_holders(instance) == [(runs["alive"].run_id, "raw__alive")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole runs, killed with SIGKILL at each phase (slow: one 300-lead dataset, six runs in all)
+
+
+class _Run:
+    """`stl run` as a subprocess, its merged output collected line by line."""
+
+    def __init__(self, data_dir: Path, *args: str, **env: str):
+        full_env = {**os.environ, "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing"), **env}
+        full_env.pop("DAGSTER_HOME", None)
+        self.process = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "run", *args], env=full_env,
+                                        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, predicate, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            assert self.process.poll() is None, "run ended early:\n" + "".join(self.lines[-40:])
+            time.sleep(0.2)
+        raise AssertionError("timed out:\n" + "".join(self.lines[-40:]))
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._reader.join(timeout=10)
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may not reap orphans at once)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _outputs(data_dir: Path) -> tuple[str, str]:
+    from orchestration.delivery.publish import PUBLISHED_DB, REPORT
+
+    return tuple(hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in (data_dir / "output" / "published" / PUBLISHED_DB, data_dir / "output" / REPORT))
+
+
+@pytest.mark.slow
+def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(tmp_path):
+    from orchestration.demo.generator import generate
+
+    generate(tmp_path / "landing", leads=300, seed=1, progress=False)
+    baseline = _Run(tmp_path)
+    assert baseline.finish() == 0, "".join(baseline.lines[-40:])
+    old = _outputs(tmp_path)
+
+    # 1. Killed during ingestion, while a second run is refused and a third one waits for it.
+    first = _Run(tmp_path)
+    first.wait_for(lambda: first.saw("raw__appointments "))
+    refused = _Run(tmp_path, "--no-wait")
+    assert refused.finish() == 4
+    assert any(f"pid {first.process.pid}" in line and "another run is using this warehouse" in line
+               for line in refused.lines), "".join(refused.lines)
+    second = _Run(tmp_path)
+    second.wait_for(lambda: second.saw(f"waiting for the run in progress on this warehouse to finish: pid {first.process.pid}"))
+    first.kill()
+    assert _outputs(tmp_path) == old
+
+    # 2. The waiting run goes on (it recovers the dead run) and is killed during dbt.
+    second.wait_for(lambda: second.saw("raw__activity_lead_matches "))
+    second.wait_for(lambda: any("dbt" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
+                                for c in _children(second.process.pid) if _running(c)), timeout=120)
+    dbt_children = [c for c in _children(second.process.pid) if "dbt" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    assert second.saw("recovered")
+    second.kill()
+    deadline = time.monotonic() + 10
+    while any(_running(c) for c in dbt_children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(c) for c in dbt_children), "the dbt child outlived its killed parent"
+    assert _outputs(tmp_path) == old
+
+    # 3. Killed during the statistics.
+    third = _Run(tmp_path)
+    third.wait_for(lambda: third.saw("stats__"))
+    third.kill()
+    assert _outputs(tmp_path) == old
+
+    # 4. Killed while publishing, just before the atomic swap.
+    pause = tmp_path / "pause_before_commit"
+    fourth = _Run(tmp_path, STL_TEST_PAUSE_BEFORE_COMMIT=str(pause))
+    fourth.wait_for(lambda: pause.exists())
+    fourth.kill()
+    assert _outputs(tmp_path) == old
+
+    # 5. The next run completes, in bounded time, and publishes a complete new version.
+    started = time.monotonic()
+    last = _Run(tmp_path)
+    assert last.finish(timeout=300) == 0, "".join(last.lines[-60:])
+    assert time.monotonic() - started < 300
+    assert last.saw("Done. Where to look")
+    import duckdb
+
+    from orchestration.delivery.publish import PUBLISHED_DB
+
+    with duckdb.connect(str(tmp_path / "output" / "published" / PUBLISHED_DB), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.fct_lead_response").fetchone()[0] > 0
+    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    instance = dg.DagsterInstance.get()
+    assert pipeline.pool_holders(instance) == []
+    unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    assert unfinished == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    found, frontier = set(), [pid]
+    while frontier:
+        for child in _children(frontier.pop()):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_to_stl_ui_stops_dagster_dev_and_its_children(tmp_path):
+    env = {**os.environ, "STL_DATA_DIR": str(tmp_path)}
+    env.pop("DAGSTER_HOME", None)
+    port = _free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "ui", "--port", str(port)], env=env, cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert ui.poll() is None, "stl ui ended early"
+            time.sleep(1)
+        else:
+            raise AssertionError("the Dagster UI did not come up")
+        family = _descendants(ui.pid)
+        assert len(family) >= 2  # dagster dev and at least its webserver
+        ui.send_signal(signal.SIGTERM)
+        ui.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(_running(p) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [p for p in family if _running(p)], "children of stl ui survived its SIGTERM"
+    finally:
+        for pid in _descendants(ui.pid) if ui.poll() is None else ():
+            os.kill(pid, signal.SIGKILL)
+        ui.kill()
+        ui.wait()
