@@ -4,11 +4,12 @@ wrapped in it too. Readers that must not wait use the published copy (see docs/o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from orchestration.settings import Settings
 
@@ -17,9 +18,20 @@ LOCK_TIMEOUT_SECONDS = 3600
 
 @contextmanager
 def warehouse_lock(settings: Settings) -> Iterator[None]:
+    """The writers' file lock (an flock: the kernel frees it when its holder dies). A writer that
+    has to wait says so once, instead of waiting up to an hour in silence."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(settings.lock_path), timeout=LOCK_TIMEOUT_SECONDS):
+    lock = FileLock(str(settings.lock_path), timeout=LOCK_TIMEOUT_SECONDS)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        sys.stderr.write(f"waiting for the warehouse lock {settings.lock_path}: another process is writing "
+                         f"{settings.warehouse_path} (at most {LOCK_TIMEOUT_SECONDS} s)\n")
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 @contextmanager
