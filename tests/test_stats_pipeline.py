@@ -83,7 +83,14 @@ def test_forecast_backtest_and_staffing(stats_run):
     for frequency, model in chosen:
         assert mase[(frequency, model)] < mase[(frequency, "seasonal_naive")]
     plan = con.execute("""select forecast_leads, reps_required, reps_on_duty, gap, expected_service_level
-                          from stats.staffing_plan order by period_start""").df()
+                          from stats.staffing_plan where team_id = 'all' order by period_start""").df()
+    teams = con.execute("""select period_start, sum(forecast_leads), sum(reps_on_duty) from stats.staffing_plan
+                           where team_id <> 'all' group by 1 order by 1""").fetchall()
+    np.testing.assert_allclose([t[1] for t in teams], plan["forecast_leads"], rtol=1e-6)  # teams split the total
+    np.testing.assert_allclose([t[2] for t in teams], plan["reps_on_duty"], rtol=1e-6)
+    drivers = con.execute("""select share_after_hours + share_capacity_bound + share_process_bound
+                             from stats.sla_breach_drivers where team_id = 'all'""").fetchone()
+    assert drivers is not None and abs(drivers[0] - 1) < 1e-9
     assert len(plan) == 14 * 24
     np.testing.assert_allclose(plan["gap"], plan["reps_on_duty"] - plan["reps_required"])
     busy = plan["forecast_leads"] > 1

@@ -270,7 +270,7 @@ def on_duty_by_team(con, lookback_days: int) -> pd.DataFrame:
 
 def team_share_by_hour_of_week(con, lookback_days: int) -> pd.DataFrame:
     """Each team's share of the lead arrivals per UTC (weekday, hour) over the lookback window:
-    the hourly forecast is split between teams by it. Columns team_id, dow, hod, share."""
+    the hourly forecast is split between teams by it. Columns team_id, dow, hod, leads, share."""
     return con.execute(f"""
         with recent as (
             select coalesce(team_id, 'none') as team_id, isodow(clock_started_at) as dow,
@@ -279,7 +279,7 @@ def team_share_by_hour_of_week(con, lookback_days: int) -> pd.DataFrame:
             where clock_started_at >= (select max(clock_started_at) from marts.fct_lead_response) - interval {int(lookback_days)} day
             group by all
         )
-        select team_id, dow, hod, leads / sum(leads) over (partition by dow, hod) as share from recent""").df()
+        select team_id, dow, hod, leads, leads / sum(leads) over (partition by dow, hod) as share from recent""").df()
 
 
 def _local(hours: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
@@ -297,6 +297,12 @@ def build_staffing_plan(forecast: pd.DataFrame, shares: pd.DataFrame, on_duty: p
             "queue_model": target.model, "patience_seconds": target.patience_seconds}
     frames, all_duty = [], np.zeros(len(hours))
     teams = sorted(set(shares["team_id"]) | set(on_duty["team_id"]))
+    seen_how = np.array([k in set(zip(shares["dow"], shares["hod"])) for k in zip(hours.day_of_week + 1, hours.hour)],
+                        dtype=bool)
+    if "leads" in shares and shares["leads"].sum() > 0:
+        overall_share = (shares.groupby("team_id")["leads"].sum() / shares["leads"].sum()).to_dict()
+    else:  # no history to split by: evenly
+        overall_share = {t: 1.0 / len(teams) for t in teams} if teams else {}
     for team in teams:
         tz = on_duty.loc[on_duty["team_id"] == team, "timezone"]
         tz = str(tz.iloc[0]) if len(tz) else "UTC"
@@ -305,7 +311,9 @@ def build_staffing_plan(forecast: pd.DataFrame, shares: pd.DataFrame, on_duty: p
         duty = duty_map.reindex(list(zip(local.day_of_week + 1, local.hour))).fillna(0.0).to_numpy()
         all_duty += duty
         share_map = shares[shares["team_id"] == team].set_index(["dow", "hod"])["share"]
-        share = share_map.reindex(list(zip(hours.day_of_week + 1, hours.hour))).fillna(0.0).to_numpy()
+        how = list(zip(hours.day_of_week + 1, hours.hour))
+        # an hour of the week without leads in the lookback: the team's share of all leads
+        share = np.where(seen_how, share_map.reindex(how).fillna(0.0).to_numpy(), overall_share.get(team, 0.0))
         handle = handle_by_team.get(team, handle_by_team["all"])
         leads = total * share
         plan = staffing.staffing_plan(leads, handle, duty, target)
