@@ -10,7 +10,8 @@ import dagster as dg
 
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
-from orchestration.quality.availability import OUTPUTS, current_status
+from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
+from orchestration.quality.availability import OUTPUTS, OutputStatus, current_status
 from orchestration.resources import WarehouseResource
 
 
@@ -96,7 +97,10 @@ def summary_markdown(summary: dict) -> str:
 @dg.asset(
     group_name="delivery",
     deps=[dg.AssetKey(["staging", f"stg_{e.name}"]) for e in c.ENTITIES]
-    + [dg.AssetKey(["staging", "stg_activity_lead_matches"]), dg.AssetKey(["marts", "fct_lead_response"])],
+    + [dg.AssetKey(["staging", "stg_activity_lead_matches"]), dg.AssetKey(["marts", "fct_lead_response"])]
+    # After the statistics, so the summary can say which analyses were skipped and why.
+    + [dg.AssetKey(["stats", t]) for t in ("speed_conversion_effects", "conversion_curve", "volume_forecast",
+                                           "staffing_plan", "rep_outliers", "experiment_effects")],
     description="Run summary (extracts, quarantine, match rates) written to the output directory.",
     pool="warehouse",
 )
@@ -106,6 +110,9 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     started = dt.datetime.fromtimestamp(stats.start_time, dt.UTC).replace(tzinfo=None) if stats.start_time else None
     with warehouse.writer() as con:
         summary = collect_summary(con, started)
+        alerts = skipped_analysis_alerts(current_status(con), context.run_id)
+        record_alerts(con, alerts)
+    notify(alerts, notifiers_for(settings))
     if summary["new_rows_this_run"] == 0:
         context.log.warning("this run read no new rows from the landing directory or the SQL source")
     markdown = summary_markdown(summary)
@@ -113,3 +120,13 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
     return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md(markdown),
                                           "path": str(settings.output_dir / "pipeline_summary.md")})
+
+
+def skipped_analysis_alerts(statuses: dict[str, OutputStatus], run_id: str) -> list[Alert]:
+    """A warning per analysis that its extracts allowed but its data could not support (too few
+    leads, no variation, too short a history). An optional extract that is simply absent is in
+    the summary and the report, not alerted on every run."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return [Alert(raised_at=now, severity="warning", kind="analysis_skipped", subject=f"{s.title}: not available",
+                  what_failed=s.reason or "", how_to_fix=s.remedy or "", failing_rows=None, run_id=run_id)
+            for s in statuses.values() if not s.available and not (s.reason or "").startswith("no rows in ")]
