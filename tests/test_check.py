@@ -25,7 +25,7 @@ def test_check_reports_files_mapping_sample_and_missing_outputs(settings, capsys
     assert leads.reasons == {"invalid_value": 1}
     assert leads.ignored_columns == {"leads_2026-11-01.csv": ["Extra"]}
     (row,) = leads.sample
-    assert (row["lead_id"], row["phone"], row["phone_e164"]) == ("L1", "***", "+14155550101")  # personal value masked
+    assert (row["lead_id"], row["phone"], row["phone_e164"]) == ("L1", "***", "***")  # normalised, and masked
     assert str(row["created_at"]) == "2026-11-01 09:00:00"
     status = {s.output: s for s in report.outputs}
     assert status["response_facts"].available

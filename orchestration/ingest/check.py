@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from orchestration.ingest import contract as c
 from orchestration.ingest.files import LandingFile, scan
-from orchestration.ingest.loader import ContractError, ensure_raw_schema, load_entity, prepare_connection
+from orchestration.ingest.loader import ContractError, ensure_raw_schema, load_entity, prepare_connection, raw_columns
+from orchestration.ingest.normalize import companion_columns
 from orchestration.ingest.mapping import MappingError, SourcesConfig, load_sources
 from orchestration.quality.availability import OutputStatus, status_from_extract_counts
 from orchestration.settings import Settings
@@ -142,13 +143,14 @@ def _describe_mapping(config: SourcesConfig, entity: str, relative: str) -> str:
 
 
 def _shown_rows(con, entity: c.Entity) -> list[dict]:
-    """A few loaded rows as the platform typed them; personal values masked (this is a terminal,
-    but it may be pasted into a ticket)."""
-    columns = [col.name for col in entity.columns]
+    """A few loaded rows as the platform typed them, with the normalised companions (E.164 phone,
+    normalised email) present when normalising worked; personal values masked (this is a
+    terminal, but its output gets pasted into tickets)."""
+    columns = [name for name, _ in raw_columns(entity) if not name.startswith("_")]
+    personal = {name for col in entity.columns if col.personal
+                for name in [col.name, *(n for n, _ in companion_columns(col))]}
     rows = con.execute(f"SELECT {', '.join(columns)} FROM raw.{entity.name} LIMIT {SHOWN_ROWS}").fetchall()
-    personal = set(entity.personal_columns)
-    return [{k: ("***" if k in personal and v is not None else v) for k, v in zip(columns, row) if v is not None}
-            for row in rows]
+    return [{k: ("***" if k in personal else v) for k, v in zip(columns, row) if v is not None} for row in rows]
 
 
 def format_report(report: CheckReport) -> str:
