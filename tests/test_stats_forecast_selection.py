@@ -25,7 +25,6 @@ def _one_blas_thread():
 def call_centre(weeks: int, seed: int = 0, per_hour: float = 60.0, step: str = "5min") -> pd.Series:
     rng = np.random.default_rng(seed)
     idx = pd.date_range("2026-01-05", periods=int(weeks * pd.Timedelta("7D") / pd.Timedelta(step)), freq=step)
-    lam = np.zeros(len(idx))
     # expected arrivals per slot: integrate the 5-minute rate over the slot
     fine = pd.date_range(idx[0], idx[-1] + pd.Timedelta(step) - pd.Timedelta("5min"), freq="5min")
     hour = fine.hour + fine.minute / 60
@@ -77,12 +76,11 @@ def test_unmarked_closed_days_are_detected_and_forecast_closed_days_are_zero():
 
 def test_seasonal_naive_looks_back_past_a_closed_day():
     hourly = call_centre(4, step="1h")
-    ctx = Context(pd.Timedelta("1h"), seasonal_periods(pd.Timedelta("1h")), {},
-                  detect_closed_days(hourly.iloc[: 24 * 22], pd.Timedelta("1h")))
-    # history up to Thursday 2026-01-22 (exclusive); last Thursday open normally, so plant a closure
-    history = hourly.iloc[: 24 * 24].copy()  # to 2026-01-29 00:00
+    # history to Thursday 2026-01-29 00:00 with the previous Thursday (the 22nd) closed, unmarked
+    history = hourly.iloc[: 24 * 24].copy()
     history[history.index.floor("D") == pd.Timestamp("2026-01-22")] = 0.0
-    ctx = Context(ctx.step, ctx.periods, {}, detect_closed_days(history, ctx.step))
+    step = pd.Timedelta("1h")
+    ctx = Context(step, seasonal_periods(step), {}, detect_closed_days(history, step))
     assert pd.Timestamp("2026-01-22") in ctx.closed
     out = seasonal_naive(history, 24, ctx)  # forecasts Thursday 2026-01-29
     expected = hourly[hourly.index.floor("D") == pd.Timestamp("2026-01-15")].to_numpy()  # two weeks back
