@@ -22,7 +22,8 @@ MART_KEYS = sorted((k for k in dbt_models.keys if k.path[0] == "marts"), key=lam
 FACT_KEYS = [dg.AssetKey(["marts", "fct_lead_response"]), dg.AssetKey(["intermediate", "int_incident_outcomes"])]
 # Built by the statistics engineer's assets; the report shows "not available" where they are missing.
 STATS_KEYS = [dg.AssetKey(["stats", t]) for t in ("speed_conversion_effects", "conversion_curve", "volume_forecast",
-                                                  "forecast_backtest", "staffing_plan", "rep_outliers", "experiment_effects")]
+                                                  "forecast_backtest", "staffing_plan", "rep_outliers", "experiment_effects",
+                                                  "sla_breach_drivers")]
 
 
 class SnapshotConfig(dg.Config):

@@ -100,7 +100,8 @@ def summary_markdown(summary: dict) -> str:
     + [dg.AssetKey(["staging", "stg_activity_lead_matches"]), dg.AssetKey(["marts", "fct_lead_response"])]
     # After the statistics, so the summary can say which analyses were skipped and why.
     + [dg.AssetKey(["stats", t]) for t in ("speed_conversion_effects", "conversion_curve", "volume_forecast",
-                                           "staffing_plan", "rep_outliers", "experiment_effects")],
+                                           "staffing_plan", "rep_outliers", "experiment_effects",
+                                           "sla_breach_drivers")],
     description="Run summary (extracts, quarantine, match rates) written to the output directory.",
     pool="warehouse",
 )

@@ -47,6 +47,9 @@ OUTPUTS: tuple[OutputNeeds, ...] = (
                 "at least three weeks of lead history are needed for a weekly profile and a backtest"),
     OutputNeeds("staffing_plan", "Staffing against the forecast", ("leads", "schedules"), (),
                 "add schedules (reps on duty) and calls (handle time); the forecast must be available"),
+    OutputNeeds("sla_breach_drivers", "Why are we slow (SLA breach drivers)", ("leads", "schedules"), (),
+                "add schedules (reps on duty) and calls (handle time), so breaches can be split into after hours, "
+                "capacity-bound and process-bound"),
     OutputNeeds("rep_outliers", "Rep outliers", ("leads",), (),
                 "leads need an owner_rep_id, and at least a few reps with leads"),
     OutputNeeds("experiment_effects", "Experiments (A/B tests)", ("experiment_assignments",), (),
