@@ -144,3 +144,23 @@ def test_independent_record_count(tmp_path, text, records):
     path = tmp_path / "f.csv"
     path.write_bytes(text.encode())
     assert count_csv_records(path).records == records
+
+
+def test_glob_characters_are_literal_for_json_lines_and_parquet(settings):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name in ("sms_2026-10-1*.jsonl", "sms_2026-10-10.jsonl", "sms_[a].jsonl"):
+        write(settings, f"sms/{name}", f'{{"message_id": "{name}", "sent_at": "2026-10-10T09:00:00Z", '
+                                       '"direction": "outbound"}\n')
+    for name in ("opportunities_?.parquet", "opportunities_1.parquet"):
+        path = settings.landing_dir / "opportunities" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"opportunity_id": [name], "lead_id": ["L1"], "created_at": ["2026-10-10T09:00:00Z"]}),
+                       path)
+    con, _ = load(settings, "sms")
+    load(settings, "opportunities", con=con)
+    assert sorted(r[0] for r in con.execute("SELECT message_id FROM raw.sms").fetchall()) == \
+        ["sms_2026-10-1*.jsonl", "sms_2026-10-10.jsonl", "sms_[a].jsonl"]
+    assert sorted(r[0] for r in con.execute("SELECT opportunity_id FROM raw.opportunities").fetchall()) == \
+        ["opportunities_1.parquet", "opportunities_?.parquet"]

@@ -112,10 +112,15 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     with warehouse.writer() as con:
         summary = collect_summary(con, started)
         alerts = skipped_analysis_alerts(current_status(con), context.run_id)
+        if summary["new_rows_this_run"] == 0:
+            alerts.append(Alert(
+                raised_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), severity="warning", kind="nothing_new",
+                subject="ingestion: this run read no new rows",
+                what_failed="no new or changed files in the landing directory (or rows in the SQL source)",
+                how_to_fix="Check that today's exports were delivered to STL_LANDING_DIR under the expected names "
+                           "(stl check lists what it finds).", failing_rows=None, run_id=context.run_id))
         record_alerts(con, alerts)
     notify(alerts, notifiers_for(settings))
-    if summary["new_rows_this_run"] == 0:
-        context.log.warning("this run read no new rows from the landing directory or the SQL source")
     markdown = summary_markdown(summary)
     write_atomically(settings.output_dir / "pipeline_summary.json", json.dumps(summary, indent=2, default=str))
     write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
