@@ -85,3 +85,208 @@ def test_composite_alert_key_is_published_with_the_lead_pseudonym():
         (p("L2") + ":escalation", p("L2"), "escalation"),
         (p("odd-L3"), p("L3"), "breach"),  # not of the documented shape: hashed whole, never shown
     ])
+
+
+# ---------------------------------------------------------------- the scan over real runs
+
+DATA_END = dt.date.today() - dt.timedelta(days=2)
+PLANTED_PHONES = ["(415) 555-0142", "415.555.0143", "+1 415 555 0144", "+14155550145", "415-555-0146"]
+PLANTED_ORPHAN_LEADS = ["CRM-ORPHAN-1", "CRM-ORPHAN-2", "CRM-ORPHAN-3", "CRM-ORPHAN-4", "CRM-ORPHAN-5"]
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    bodies: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        type(self).bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def _records(landing: Path):
+    """Every input record as {column: text}, from the CSV and JSON Lines extracts."""
+    import csv
+
+    for path in sorted(landing.rglob("*")):
+        if path.suffix == ".csv":
+            with path.open(newline="") as f:
+                yield from csv.DictReader(f)
+        elif path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # planted malformed lines: quarantined, never published
+                if isinstance(record, dict):
+                    yield {k: None if v is None else str(v) for k, v in record.items()}
+
+
+def _forbidden(landing: Path) -> dict[str, set[str]]:
+    found = {"ids": set(), "emails": set(), "phones": set(), "names": set(), "full names": set()}
+    for record in _records(landing):
+        for column, value in record.items():
+            if not value or not column:
+                continue
+            if column.endswith(("lead_id", "rep_id")):
+                found["ids"].add(value.strip())
+            elif column in ("email", "from_address", "to_address"):
+                found["emails"].add(value.strip().lower())
+            elif column in ("phone", "from_number", "to_number"):
+                digits = re.sub(r"\D", "", value)
+                if len(digits) >= 9:
+                    found["phones"].add(digits[-9:])  # the subscriber part, whatever prefix was written
+            elif column in ("first_name", "last_name", "full_name"):
+                found["names"].update(part for part in value.split() if len(part) >= 3)
+                if column == "full_name":
+                    found["full names"].add(" ".join(value.split()))
+            if column in ("first_name", "last_name") and record.get("first_name") and record.get("last_name"):
+                found["full names"].add(f"{record['first_name'].strip()} {record['last_name'].strip()}")
+    # A surname that is also a word of the platform's own text ("Lead", "Green") is looked for as
+    # part of a full name only; every other name is looked for on its own.
+    vocabulary = set()
+    for path in [*Path("orchestration").rglob("*.py"), *Path("orchestration").rglob("*.j2")]:
+        if "demo" in path.parts:
+            continue  # the demo's own name lists
+        vocabulary.update(re.findall(r"[A-Za-z]+", path.read_text()))
+    found["names"] -= vocabulary
+    return found
+
+
+def _leaks(text: str, forbidden: dict[str, set[str]]) -> dict[str, list[str]]:
+    tokens = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9_\-]*", text))
+    lowered = text.lower()
+    # digits written with separators (555.123.4567, (555) 123-4567) read as one run
+    runs = re.findall(r"\d{9,}", re.sub(r"(?<=\d)[\s().\-/]{1,3}(?=\d)", "", text))
+    return {
+        "ids": sorted(tokens & forbidden["ids"]),
+        "emails": sorted(e for e in forbidden["emails"] if e in lowered),
+        "phones": sorted(p for p in forbidden["phones"] if any(p in run for run in runs)),
+        "names": sorted(n for n in forbidden["names"] if re.search(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])", text)),
+        "full names": sorted(n for n in forbidden["full names"] if n in text),
+    }
+
+
+def _database_text(con) -> str:
+    parts = []
+    for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall():
+        for row in con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall():
+            parts.append("\t".join("" if v is None else str(v) for v in row))
+    return "\n".join(parts)
+
+
+def _parquet_text(path: Path) -> str:
+    with duckdb.connect() as con:
+        return "\n".join("\t".join("" if v is None else str(v) for v in row)
+                         for row in con.execute("SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
+
+
+def _write_rows(path: Path, header: str, rows: list[dict]) -> None:
+    columns = header.split(",")
+    lines = [header] + [",".join(row.get(c, "") for c in columns) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def privacy_runs(tmp_path_factory, dbt_manifest):
+    from orchestration.demo.generator import generate
+    from orchestration.pipeline import run_main_job
+    from orchestration.quality.gates import run_gate
+    from orchestration.quality.suites import Suite
+    from orchestration.settings import use_settings
+    from tests.conftest import make_settings
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = make_settings(tmp_path_factory.mktemp("privacy"),
+                             STL_ALERT_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/hook",
+                             STL_ALERT_WEBHOOK_FORMAT="json")
+    use_settings(settings)
+    try:
+        generate(settings.landing_dir, leads=400, seed=12, days=14, end_date=DATA_END)
+        landing = settings.landing_dir
+        # Orphan calls: CRM lead ids the leads extract does not have, phones in human formats.
+        call_header = next((landing / "calls").glob("*.csv")).read_text().splitlines()[0]
+        _write_rows(landing / "calls" / f"calls_{DATA_END}_orphans.csv", call_header, [
+            {"call_id": f"CPRIV{i}", "started_at": f"{DATA_END}T15:00:00Z", "ended_at": f"{DATA_END}T15:01:00Z",
+             "direction": "inbound", "from_number": f'"{phone}"', "to_number": "+12125550100",
+             "disposition": "no_answer", "duration_seconds": "0", "lead_id": lead}
+            for i, (phone, lead) in enumerate(zip(PLANTED_PHONES, PLANTED_ORPHAN_LEADS))])
+        # Run 1 stops at a blocking gate: a schedule for a team that does not exist.
+        schedules = landing / "schedules" / f"schedules_{DATA_END}_ghost.csv"
+        schedule_header = next((landing / "schedules").glob("*")).read_text().splitlines()[0]
+        schedules.write_text(schedule_header + "\nT-GHOST,,1,09:00,17:00,,,\n")
+        stopped = run_main_job(settings, full_load=True)
+        # A critical gate whose failing rows are whole lead records (names, emails, phones).
+        planted = Suite(name="planted_personal_rows", asset=("raw", "leads"), table="raw.leads",
+                        description="planted", blocking=True, expectations=(
+                            ExpectationSpec("unexpected_rows_expectation", {
+                                "unexpected_rows_query": "select * from {batch} where email is not null",
+                                "description": "planted: leads with an email"}, "error", "planted", "planted",
+                                sample_query="select * from {batch} where email is not null"),
+                            ExpectationSpec("expect_column_values_to_match_regex",
+                                            {"column": "email", "regex": "^no-such-address$"}, "error", "planted"),
+                            ExpectationSpec("expect_column_values_to_match_regex",
+                                            {"column": "lead_id", "regex": "^no-such-id$"}, "error", "planted")))
+        planted_outcome, _ = run_gate(planted, settings, run_id="privacy-planted")
+        # Run 2 is good again: the operator removes the ghost team's shift (as test_quality plants: in SQL).
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            con.execute("DELETE FROM raw.schedules WHERE team_id = 'T-GHOST'")
+        good = run_main_job(settings, full_load=True)
+        yield settings, stopped, planted_outcome, good, list(_Receiver.bodies)
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_no_personal_value_or_crm_id_in_any_output(privacy_runs):
+    settings, stopped, planted_outcome, good, webhook_bodies = privacy_runs
+    assert not stopped.success and good.success
+    assert not planted_outcome.passed
+    forbidden = _forbidden(settings.landing_dir)
+    assert {k: len(v) > 10 for k, v in forbidden.items()} == {k: True for k in forbidden}
+    assert set(PLANTED_ORPHAN_LEADS) <= forbidden["ids"]
+
+    outputs = {}
+    with duckdb.connect(str(settings.published_dir / "speed_to_lead_marts.duckdb"), read_only=True) as con:
+        outputs["published duckdb"] = _database_text(con)
+        alert_keys = con.execute("SELECT alert_key, lead_id, alert_kind FROM marts.fct_sla_alerts").fetchall()
+    for path in sorted((settings.published_dir / "parquet" / "current").glob("*.parquet")):
+        outputs[f"parquet {path.name}"] = _parquet_text(path)
+    for path in sorted((settings.output_dir / "exports").iterdir()):
+        outputs[f"export {path.name}"] = _parquet_text(path) if path.suffix == ".parquet" else path.read_text()
+    outputs["report"] = (settings.output_dir / "leadership_report.html").read_text()
+    outputs["alerts.log"] = settings.alert_log_path.read_text()
+    outputs["webhook"] = json.dumps(webhook_bodies, ensure_ascii=False)
+
+    leaks = {name: {k: v for k, v in _leaks(text, forbidden).items() if v} for name, text in outputs.items()}
+    assert {name: found for name, found in leaks.items() if found} == {}
+
+    # The scan looked at the right things: composite keys carry the lead pseudonym, the planted
+    # critical gate and the orphan calls reached the log and the webhook.
+    assert alert_keys and all(key == f"{lead}:{kind}" and lead.startswith("p_") for key, lead, kind in alert_keys)
+    assert "planted: leads with an email" in outputs["alerts.log"] and "planted: leads with an email" in outputs["webhook"]
+    assert "CPRIV0" in outputs["alerts.log"]  # the orphan calls' sample names the call, not the caller
+
+
+@pytest.mark.slow
+def test_gate_samples_are_pseudonymous_and_raw_samples_stay_restricted(privacy_runs):
+    settings, _stopped, planted_outcome, _good, _ = privacy_runs
+    key = privacy.pseudonym_key(settings)
+    by_label = {r.spec.label: r for r in planted_outcome.results}
+    rows_sample = by_label["planted: leads with an email"].sample
+    assert rows_sample and all(set(row) == {"lead_id", "owner_rep_id", "team_id", "_load_id"} for row in rows_sample)
+    assert all(row["lead_id"].startswith("p_") for row in rows_sample)
+    emails = by_label["expect_column_values_to_match_regex(email)"]
+    ids = by_label["expect_column_values_to_match_regex(lead_id)"]
+    assert emails.sample == [] and len(emails.restricted_sample) > 0
+    assert ids.sample == [privacy.pseudonym(key, v) for v in ids.restricted_sample] and ids.sample
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        restricted = con.execute("SELECT sample FROM restricted.gate_samples WHERE run_id = 'privacy-planted' "
+                                 "ORDER BY expectation").fetchall()
+        stored = con.execute("SELECT sample FROM quality.expectation_results WHERE run_id = 'privacy-planted'").fetchall()
+    assert any("@" in s for (s,) in restricted)  # the raw sample is kept, where only the warehouse sees it
+    assert not any("@" in s for (s,) in stored)
