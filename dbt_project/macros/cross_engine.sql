@@ -172,3 +172,28 @@
 {% macro date_plus_seconds(d, n) -%}
     {{ speed_to_lead.add_seconds("cast(" ~ d ~ " as timestamp)", n) }}
 {%- endmacro %}
+
+
+{#- Aggregate: `value` on the row that sorts first by the columns of `order_by` (a list), NULL
+    values included (the row decides, not the value: a first response without a rep gives NULL,
+    not the rep of a later one). Ties on every order column pick any of the tied rows; callers
+    order by a unique key last. A FILTER (WHERE ...) may follow. One hash aggregate instead of a
+    row_number() window and a join back: the window sorted every row of every group. -#}
+{% macro first_by(value, order_by) -%}
+    {{ return(adapter.dispatch('first_by', 'speed_to_lead')(value, order_by)) }}
+{%- endmacro %}
+
+{#- DuckDB's first() keeps NULLs (arg_min would skip a NULL value). -#}
+{% macro duckdb__first_by(value, order_by) -%}
+    first({{ value }} order by {{ order_by | join(', ') }})
+{%- endmacro %}
+
+{#- min_by keeps the value of the row with the smallest ordering, NULL or not; a struct orders
+    field by field, as ORDER BY does. -#}
+{% macro spark__first_by(value, order_by) -%}
+    min_by({{ value }}, struct({{ order_by | join(', ') }}))
+{%- endmacro %}
+
+{% macro default__first_by(value, order_by) -%}
+    (array_agg({{ value }} order by {{ order_by | join(', ') }}))[1]
+{%- endmacro %}

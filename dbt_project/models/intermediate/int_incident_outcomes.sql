@@ -8,48 +8,27 @@ with members as (
 ),
 
 incidents as (
-    select lead_id as incident_lead_id, clock_started_at
-    from {{ ref('int_leads') }}
-    where lead_id in (select incident_lead_id from members)
+    -- an incident's first lead names it, so it is the member whose incident is itself
+    select incident_lead_id from members where lead_id = incident_lead_id
 ),
 
-activities as (
-    select
-        incidents.incident_lead_id,
-        activities.channel,
-        activities.direction,
-        activities.outcome,
-        activities.activity_at
-    from {{ ref('int_lead_activities') }} as activities
-    inner join members on members.lead_id = activities.lead_id
-    inner join incidents on incidents.incident_lead_id = members.incident_lead_id
-    where activities.activity_at >= incidents.clock_started_at
-),
-
-first_sms as (
-    select incident_lead_id, min(activity_at) as first_outbound_sms_at
-    from activities
-    where channel = 'sms' and direction = 'outbound' and outcome = 'delivered'
-    group by incident_lead_id
-),
-
+-- One pass over the incident's activities. "Replied" is an inbound SMS after the first delivered
+-- outbound one, i.e. the LAST inbound SMS is after the FIRST delivered outbound SMS: two
+-- aggregates of the same pass instead of a second pass joined to the first.
 activity_flags as (
     select
-        activities.incident_lead_id,
+        incident_lead_id,
         max(case
-            when activities.channel = 'call' and activities.outcome = 'connected' then 1
-            when activities.channel in ('sms', 'email') and activities.direction = 'inbound' then 1
+            when channel = 'call' and outcome = 'connected' then 1
+            when channel in ('sms', 'email') and direction = 'inbound' then 1
             else 0
         end) as is_contacted,
-        max(case when first_sms.first_outbound_sms_at is not null then 1 else 0 end) as is_sms_sent,
-        max(case
-            when activities.channel = 'sms' and activities.direction = 'inbound'
-                and activities.activity_at > first_sms.first_outbound_sms_at then 1
-            else 0
-        end) as is_sms_replied
-    from activities
-    left join first_sms on first_sms.incident_lead_id = activities.incident_lead_id
-    group by activities.incident_lead_id
+        min(case when channel = 'sms' and direction = 'outbound' and outcome = 'delivered' then activity_at end)
+            as first_outbound_sms_at,
+        max(case when channel = 'sms' and direction = 'inbound' then activity_at end) as last_inbound_sms_at
+    from {{ ref('int_incident_activities') }}
+    where activity_at >= clock_started_at
+    group by incident_lead_id
 ),
 
 appointment_flags as (
@@ -77,8 +56,8 @@ opportunity_flags as (
 select
     incidents.incident_lead_id,
     coalesce(activity_flags.is_contacted, 0) as is_contacted,
-    coalesce(activity_flags.is_sms_sent, 0) as is_sms_sent,
-    coalesce(activity_flags.is_sms_replied, 0) as is_sms_replied,
+    case when activity_flags.first_outbound_sms_at is not null then 1 else 0 end as is_sms_sent,
+    case when activity_flags.last_inbound_sms_at > activity_flags.first_outbound_sms_at then 1 else 0 end as is_sms_replied,
     coalesce(appointment_flags.is_booked, 0) as is_booked,
     coalesce(appointment_flags.is_held, 0) as is_held,
     -- a no-show counts only when the incident never held an appointment

@@ -1,0 +1,21 @@
+-- Every activity matched to a lead of a lead incident, with the incident and its clock start.
+-- Both int_incident_responses (first touch, first response) and int_incident_outcomes (how far
+-- the incident got) need exactly this join of members -> incident head -> activities; it used to
+-- be written, and run, once in each. A table: two models read it, so the join runs once.
+-- Activities of excluded leads (not in int_lead_incidents) and unmatched ones drop out here.
+select
+    members.incident_lead_id,
+    heads.clock_started_at,
+    activities.channel,
+    activities.activity_id,
+    activities.activity_at,
+    activities.direction,
+    activities.outcome,
+    activities.rep_id,
+    activities.is_touch,
+    activities.is_qualifying_response
+from {{ ref('int_lead_activities') }} as activities
+inner join {{ ref('int_lead_incidents') }} as members
+    on members.lead_id = activities.lead_id
+inner join {{ ref('int_leads') }} as heads
+    on heads.lead_id = members.incident_lead_id
