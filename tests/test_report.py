@@ -224,3 +224,17 @@ def test_no_horizontal_scroll_at_desktop_and_phone_width(built, tmp_path, width)
     assert seen["innerWidth"] == width  # the page really was laid out at that width
     assert seen["scrollWidth"] <= seen["innerWidth"], seen["wide"]
     assert seen["forecastPoints"] == HORIZON_HOURS
+
+
+def test_breaches_without_schedules_do_not_claim_an_after_hours_share(tmp_path):
+    """No schedules: is_after_hours is unknown (NULL), so the report counts breaches but claims no share."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA marts")
+    con.execute("""CREATE TABLE marts.fct_lead_response AS SELECT * FROM (VALUES
+        (TIMESTAMP '2026-11-03 10:00:00', 'breached', NULL::BOOLEAN),
+        (TIMESTAMP '2026-11-03 11:00:00', 'breached', NULL::BOOLEAN),
+        (TIMESTAMP '2026-11-03 12:00:00', 'met', NULL::BOOLEAN)) t(clock_started_at, sla_status, is_after_hours)""")
+    period = snapshots.period_ending("weekly", dt.date(2026, 11, 10), "UTC")
+    assert report.breach_facts(con, period) == {"breaches": 2, "after_hours": None, "share_after_hours": None}
+    con.execute("UPDATE marts.fct_lead_response SET is_after_hours = clock_started_at < TIMESTAMP '2026-11-03 10:30:00'")
+    assert report.breach_facts(con, period) == {"breaches": 2, "after_hours": 1, "share_after_hours": 0.5}

@@ -204,11 +204,14 @@ def period_is_whole(period: Period, data_start: dt.datetime | None, data_end: dt
 def breach_facts(con, period: Period) -> dict:
     """The period's SLA breaches and how many arrived after hours, from the fact."""
     start, end = period.utc_bounds()
-    breaches, after_hours = con.execute(
-        """SELECT count_if(sla_status = 'breached'), count_if(sla_status = 'breached' AND is_after_hours)
+    # Without schedules there is no business clock, so is_after_hours is unknown (NULL), not false.
+    breaches, after_hours, clock_known = con.execute(
+        """SELECT count_if(sla_status = 'breached'), count_if(sla_status = 'breached' AND coalesce(is_after_hours, false)),
+                  count(is_after_hours)
            FROM marts.fct_lead_response WHERE clock_started_at >= ? AND clock_started_at < ?""", [start, end]).fetchone()
-    return {"breaches": breaches, "after_hours": after_hours,
-            "share_after_hours": after_hours / breaches if breaches else None}
+    known = bool(clock_known)
+    return {"breaches": breaches, "after_hours": after_hours if known else None,
+            "share_after_hours": after_hours / breaches if breaches and known else None}
 
 
 def breach_drivers(con) -> dict | None:
@@ -396,7 +399,9 @@ def narrative(data: dict) -> list[str]:
 
     breaches, drivers = data.get("breaches"), data.get("drivers")
     if breaches and breaches["breaches"]:
-        sentence = f"{share(breaches['share_after_hours'])} of the {breaches['breaches']:,} breaches arrived after hours"
+        sentence = (f"{share(breaches['share_after_hours'])} of the {breaches['breaches']:,} breaches arrived after hours"
+                    if breaches["share_after_hours"] is not None else
+                    f"{breaches['breaches']:,} leads breached the SLA (no schedules, so after-hours arrivals cannot be told apart)")
         overall = (drivers or {}).get("overall") or {}
         parts = []
         if overall.get("capacity") is not None:
