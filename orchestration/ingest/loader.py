@@ -317,16 +317,23 @@ def _read_slice(con, entity: c.Entity, reads: list[_Read], counts: dict, workdir
     """Read one slice's batches into _stl_in. ``counts``: identity → future of the CSV file's
     independent record count (computed in a thread while DuckDB reads)."""
     _create_input_table(con, entity)
+    con.execute("DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     jsonl_groups: dict[tuple, list[_Read]] = {}
+    csv_reads: list[tuple[_Read, str, int]] = []
     for r in reads:
         if r.format == "sql":
             _read_sql_rows(con, entity, r.batch)
         elif r.format == "csv":
-            _read_csv(con, entity, r, counts[r.batch.identity], workdir)
+            csv_reads.append((r, *_read_csv(con, entity, r)))
         elif r.format == "parquet":
             _read_parquet(con, entity, r)
         else:  # files with the same mapping are parsed by one statement, each file still its own text
             jsonl_groups.setdefault(_jsonl_mapping_key(entity, r.mapping), []).append(r)
+    if csv_reads:
+        rejected = _insert_csv_rejects(con, [(r.batch.identity, path) for r, path, _ in csv_reads])
+        for r, _, parsed in csv_reads:
+            _account_csv_records(con, r.batch, counts[r.batch.identity].result(),
+                                 parsed + rejected.get(r.batch.identity, 0))
     for group in jsonl_groups.values():
         _read_jsonl(con, entity, group, workdir)
 
@@ -334,17 +341,15 @@ def _read_slice(con, entity: c.Entity, reads: list[_Read], counts: dict, workdir
 # ---- CSV
 
 
-def _read_csv_text(con, path: str, header: list[str]) -> None:
-    con.execute(
-        "DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan; "
-        # The dialect is the contract's (RFC 4180, header row): nothing is sniffed, so a broken
-        # row can never change how the rest of the file is read.
-        f"CREATE OR REPLACE TEMP TABLE _stl_csv AS SELECT * FROM read_csv({n.quote(path)}, auto_detect = false, header = true, "
-        f"columns = {{{', '.join(f'{n.quote(h)}: {chr(39)}VARCHAR{chr(39)}' for h in header)}}}, "
-        "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
-        "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
-        "null_padding = false, parallel = true)"
-    )
+def _csv_scan_sql(path: str, header: list[str]) -> str:
+    # The dialect is the contract's (RFC 4180, header row): nothing is sniffed, so a broken row
+    # can never change how the rest of the file is read. Rejected lines accumulate in _stl_rej,
+    # one scan_id per file (_stl_rej_scan names its path).
+    return (f"read_csv({n.quote(path)}, auto_detect = false, header = true, "
+            f"columns = {{{', '.join(f'{n.quote(h)}: {chr(39)}VARCHAR{chr(39)}' for h in header)}}}, "
+            "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
+            "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
+            "null_padding = false, parallel = true)")
 
 
 def _has_carriage_returns(batch: Batch) -> bool:
@@ -371,22 +376,33 @@ def _needs_lf_copy(con, r: _Read) -> bool:
     line endings do; the contract accepts them, so such a file is read from an LF copy.)"""
     if not _has_carriage_returns(r.batch):
         return False
+    con.execute("DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     try:
-        _read_csv_text(con, r.path, r.header)
+        con.execute(f"SELECT count(*) FROM {_csv_scan_sql(r.path, r.header)}").fetchone()
     except duckdb.InvalidInputException:
         return True
     except duckdb.Error as exc:
         raise ContractError(r.batch.identity, f"unreadable CSV ({exc})") from exc
     finally:
-        con.execute("DROP TABLE IF EXISTS _stl_csv; DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
+        con.execute("DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     return False
 
 
-def _read_csv(con, entity: c.Entity, r: _Read, counted: Future, workdir: Path) -> None:
+def _read_csv(con, entity: c.Entity, r: _Read) -> tuple[str, int]:
+    """Parsed rows of one file into _stl_in, straight from the reader; (path read, rows parsed).
+
+    Their _row is left NULL: the rows of one INSERT keep the file's order in consecutive row ids,
+    so validation numbers them from the file's first row id (no copy of the file in between)."""
     batch = r.batch
     path = _lf_copy(batch, r.path) if r.lf_copy else r.path
+    names = ", ".join(_ident(col.name) for col in entity.columns)
+    values = ", ".join(
+        m.value_sql(col, _ident(r.columns[col.name]) if col.name in r.columns else None, r.mapping) for col in entity.columns)
     try:
-        _read_csv_text(con, path, r.header)
+        (parsed,) = con.execute(
+            f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+            f"SELECT {n.quote(batch.identity)}, NULL, NULL, NULL, NULL, {values} FROM {_csv_scan_sql(path, r.header)}"
+        ).fetchone()
     except duckdb.InvalidInputException as exc:
         if r.lf_copy or not _has_carriage_returns(batch):
             raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
@@ -396,24 +412,25 @@ def _read_csv(con, entity: c.Entity, r: _Read, counted: Future, workdir: Path) -
     finally:
         if r.lf_copy:
             Path(path).unlink(missing_ok=True)
-    names = ", ".join(_ident(col.name) for col in entity.columns)
-    values = ", ".join(
-        m.value_sql(col, _ident(r.columns[col.name]) if col.name in r.columns else None, r.mapping) for col in entity.columns)
-    nulls = ", ".join("NULL" for _ in entity.columns)
-    file_sql = n.quote(batch.identity)
-    # Parsed rows and rejected lines in one statement; its count is what the reader returned.
-    (seen,) = con.execute(
-        f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
-        # Row ids of a table made inside a transaction start at a large offset: count from the first.
-        f"SELECT {file_sql}, rowid - (SELECT min(rowid) FROM _stl_csv) + 1, NULL, NULL, NULL, {values} FROM _stl_csv "
-        "UNION ALL "
-        f"SELECT {file_sql}, NULL, line, malformed, raw, {nulls} FROM ("
-        "    SELECT r.line, r.error_type || ': ' || r.error_message AS malformed, "
-        "           trim(r.csv_line, chr(10) || chr(13)) AS raw FROM _stl_rej r "
+    return path, parsed
+
+
+def _insert_csv_rejects(con, files: list[tuple[str, str]]) -> dict[str, int]:
+    """Every rejected line of the slice's CSV files into _stl_in (one statement); lines per file."""
+    names = "(VALUES " + ", ".join(f"({n.quote(path)}, {n.quote(identity)})" for identity, path in files) + ") AS f(path, identity)"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _stl_rej_lines AS "
+        "SELECT f.identity, r.line, r.error_type || ': ' || r.error_message AS malformed, "
+        "       trim(r.csv_line, chr(10) || chr(13)) AS raw "
+        "FROM _stl_rej r JOIN _stl_rej_scan s ON s.scan_id = r.scan_id AND s.file_id = r.file_id "
+        f"JOIN {names} ON f.path = s.file_path "
         # DuckDB reports one error per bad column; a line is one rejected row.
-        "    QUALIFY row_number() OVER (PARTITION BY r.scan_id, r.file_id, r.line ORDER BY r.column_idx) = 1)"
-    ).fetchone()
-    _account_csv_records(con, batch, counted.result(), seen)
+        "QUALIFY row_number() OVER (PARTITION BY r.scan_id, r.file_id, r.line ORDER BY r.column_idx) = 1")
+    con.execute("INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw) "
+                "SELECT identity, NULL, line, malformed, raw FROM _stl_rej_lines")
+    counts = dict(con.execute("SELECT identity, count(*) FROM _stl_rej_lines GROUP BY 1").fetchall())
+    con.execute("DROP TABLE _stl_rej_lines")
+    return counts
 
 
 def _account_csv_records(con, batch: Batch, counted: RecordCount, seen: int) -> None:
@@ -628,10 +645,15 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
     key_typed = ", ".join(f'"t_{k}"' for k in entity.key)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _stl_checked AS
-        WITH vals AS (
-            SELECT i.rowid AS _seq, i._file, i._row, i._line, i._malformed, i._raw,
+        WITH first_parsed AS (  -- CSV rows come without _row: numbered from their file's first row id
+            SELECT _file AS _first_file, min(rowid) AS _first_rowid FROM _stl_in
+            WHERE _row IS NULL AND _malformed IS NULL GROUP BY 1),
+        vals AS (
+            SELECT i.rowid AS _seq, i._file,
+                   CASE WHEN i._row IS NULL AND i._malformed IS NULL THEN i.rowid - o._first_rowid + 1 ELSE i._row END AS _row,
+                   i._line, i._malformed, i._raw,
                    {plan_cc} AS _cc, {plan_trunk} AS _trunk, {', '.join(value_cols)}
-            FROM _stl_in i {join}),
+            FROM _stl_in i LEFT JOIN first_parsed o ON o._first_file = i._file {join}),
         typed AS (SELECT *, {', '.join(typed_cols + flag_cols)} FROM vals)
         SELECT *, {fail} AS _fail FROM typed""")
     # Duplicate keys within a file, among rows that pass every check: a window over the key
@@ -698,7 +720,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[La
                 timezone: str, default_region: str, load_time: dt.datetime | None = None,
                 tolerance_s: int = 300, sql_batches: list[Batch] | None = None,
                 config: m.SourcesConfig | None = None, max_future_days: int = 730,
-                slice_bytes: int = SLICE_BYTES) -> EntityLoadResult:
+                slice_bytes: int | None = None) -> EntityLoadResult:
     """Load new and changed files (and SQL batches) of one entity in one transaction.
 
     Headers are checked first, so a file whose columns break the contract raises a ContractError
@@ -731,7 +753,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[La
                 con.execute("BEGIN TRANSACTION")
                 try:
                     _load_slices(con, entity, batches, reads, timezone, default_region, load_id, load_time, limits,
-                                 attempt, Path(workdir), slice_bytes)
+                                 attempt, Path(workdir), slice_bytes or SLICE_BYTES)
                     con.execute("COMMIT")
                     break
                 except _NeedsLfCopy:
@@ -746,7 +768,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[La
                 finally:
                     con.execute("SET preserve_insertion_order = true")
                     con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_dup; "
-                                "DROP TABLE IF EXISTS _stl_in; DROP TABLE IF EXISTS _stl_csv; "
+                                "DROP TABLE IF EXISTS _stl_in; DROP TABLE IF EXISTS _stl_rej_lines; "
                                 "DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
         finally:
             con.execute(f"SET disabled_optimizers = {n.quote(optimizers)}")
