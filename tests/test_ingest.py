@@ -216,3 +216,136 @@ def test_rows_read_equals_loaded_plus_quarantined_for_every_file(settings):
     assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == f.rows_quarantined
     assert con.execute("SELECT rows_read, rows_loaded, rows_quarantined FROM raw.ingested_files").fetchone() == (
         f.rows_read, f.rows_loaded, f.rows_quarantined)
+
+
+# ---------------------------------------------------------------- slices
+
+
+def _warehouse_rows(con):
+    """Every raw row, rejected row and file record, without the load's id and time."""
+    return {
+        "leads": con.execute("SELECT * EXCLUDE (_load_id, _loaded_at) FROM raw.leads ORDER BY ALL").fetchall(),
+        "sms": con.execute("SELECT * EXCLUDE (_load_id, _loaded_at) FROM raw.sms ORDER BY ALL").fetchall(),
+        "quarantine": con.execute("SELECT * EXCLUDE (load_id, quarantined_at) FROM raw.quarantine ORDER BY ALL").fetchall(),
+        "files": con.execute("SELECT * EXCLUDE (load_id, loaded_at) FROM raw.ingested_files ORDER BY ALL").fetchall(),
+    }
+
+
+def _mixed_extracts(settings):
+    for day in range(1, 4):
+        write(settings, f"leads/leads_2026-11-0{day}.csv", "\n".join([
+            LEADS_HEADER,
+            f"A{day},2026-11-0{day}T09:00:00Z,,web,50,(415) 555-01{day}0,a{day}@x.com,US",
+            f"B{day},2026-11-0{day} 08:00:00,,ads,abc,,,",      # invalid score
+            f"A{day},2026-11-0{day}T10:00:00Z,,web,1,,,",       # duplicate key in this file
+            f"C{day},2026-11-0{day}T09:00:00Z",                 # malformed
+            f"D{day},2026-11-0{day}T11:00:00Z,,web,7,,,",
+        ]) + "\n")
+        write(settings, f"sms/sms_2026-11-0{day}.jsonl", "\n".join([
+            f'{{"message_id": "m{day}", "sent_at": "2026-11-0{day}T09:00:00Z", "direction": "outbound"}}',
+            '{"message_id": "broken"',
+            f'{{"message_id": "m{day}", "sent_at": "2026-11-0{day}T09:05:00Z", "direction": "outbound"}}',
+        ]) + "\n")
+    table = pa.table({"lead_id": ["P1", "P2", "P1"], "created_at": ["2026-11-04T09:00:00Z"] * 3,
+                      "source": ["web", "web", "ads"], "score": [1, 2, 3]})
+    pq.write_table(table, settings.landing_dir / "leads" / "leads_2026-11-04.parquet")
+
+
+def test_slices_load_exactly_what_one_slice_loads(settings, tmp_path, monkeypatch):
+    """Every file its own slice (a one-byte slice size) gives the same rows, rejects and
+    accounting as everything in one slice."""
+    from orchestration.ingest import loader
+
+    _mixed_extracts(settings)
+    whole = duckdb.connect(str(tmp_path / "whole.duckdb"))
+    ingest(settings, "leads", whole)
+    ingest(settings, "sms", whole)
+
+    slices = []
+    real = loader.validate_and_insert
+    monkeypatch.setattr(loader, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
+    monkeypatch.setattr(loader, "SLICE_BYTES", 1)
+    sliced = duckdb.connect(str(tmp_path / "sliced.duckdb"))
+    _, leads = ingest(settings, "leads", sliced)
+    _, sms = ingest(settings, "sms", sliced)
+    assert len(slices) == 4 + 3  # one per file
+    assert _warehouse_rows(sliced) == _warehouse_rows(whole)
+    assert {f.identity: (f.rows_read, f.rows_loaded) for f in leads.files} == {
+        "leads/leads_2026-11-01.csv": (5, 2), "leads/leads_2026-11-02.csv": (5, 2), "leads/leads_2026-11-03.csv": (5, 2),
+        "leads/leads_2026-11-04.parquet": (3, 2)}
+    assert sms.reasons() == {"duplicate_key": 3, "malformed_row": 3}
+
+
+def test_a_bad_file_in_a_later_slice_rolls_back_the_earlier_slices(settings, monkeypatch):
+    from orchestration.ingest import loader
+
+    slices = []
+    real = loader.validate_and_insert
+    monkeypatch.setattr(loader, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
+    monkeypatch.setattr(loader, "SLICE_BYTES", 1)
+    for day in range(1, 4):
+        write(settings, f"leads/leads_2026-11-0{day}.csv", f"{LEADS_HEADER}\nL{day},2026-11-01T09:00:00Z,,web,50,,,\n")
+    # A gzip file cut short: its header reads, so it is only found out when DuckDB reads it, in
+    # the last slice.
+    body = LEADS_HEADER + "\n" + "".join(f"G{i},2026-11-01T09:00:00Z,,web,50,,,\n" for i in range(50_000))
+    packed = gzip.compress(body.encode())
+    write(settings, "leads/leads_2026-11-04.csv.gz", packed[: len(packed) // 2])
+    con = duckdb.connect(str(settings.warehouse_path))
+    with pytest.raises(ContractError) as error:
+        ingest(settings, "leads", con)
+    assert error.value.file == "leads/leads_2026-11-04.csv.gz" and "unreadable" in error.value.problem
+    assert len(slices) == 3  # three slices were validated and inserted before the bad one was read
+    for table in ("raw.leads", "raw.quarantine", "raw.ingested_files", "raw.load_history"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    (settings.landing_dir / "leads/leads_2026-11-04.csv.gz").unlink()
+    _, result = ingest(settings, "leads", con)  # the connection has no aborted transaction left
+    assert result.total("rows_loaded") == 3
+
+
+def test_mixed_line_endings_in_a_later_slice_restart_the_load_once(settings, monkeypatch):
+    from orchestration.ingest import loader
+
+    attempts = []
+    real = loader._load_slices
+    monkeypatch.setattr(loader, "_load_slices", lambda *a, **k: attempts.append(1) or real(*a, **k))
+    monkeypatch.setattr(loader, "SLICE_BYTES", 1)
+    write(settings, "leads/leads_2026-11-01.csv", f"{LEADS_HEADER}\nL1,2026-11-01T09:00:00Z,,web,50,,,\n")
+    write(settings, "leads/leads_2026-11-02.csv",
+          f"{LEADS_HEADER}\r\nL2,2026-11-02T09:00:00Z,,web,50,,,US\nL3,2026-11-02T09:00:00Z,,web,50,,,US\r\n")
+    write(settings, "leads/leads_2026-11-03.csv", LEADS_HEADER + "\r\nL4,2026-11-03T09:00:00Z,,web,50,,,\r\n")
+    con, result = ingest(settings, "leads")
+    assert len(attempts) == 2  # the parser stopped on the mixed file once; the load restarted once
+    assert {f.identity: f.rows_loaded for f in result.files} == {
+        "leads/leads_2026-11-01.csv": 1, "leads/leads_2026-11-02.csv": 2, "leads/leads_2026-11-03.csv": 1}
+    assert con.execute("SELECT lead_id, _source_row FROM raw.leads ORDER BY 1").fetchall() == [
+        ("L1", 1), ("L2", 1), ("L3", 2), ("L4", 1)]
+    assert con.execute("SELECT count(*) FROM raw.ingested_files").fetchone() == (3,)
+
+
+def test_an_unreadable_jsonl_file_read_with_others_is_named(settings):
+    for day in range(1, 4):
+        write(settings, f"sms/sms_2026-11-0{day}.jsonl",
+              f'{{"message_id": "m{day}", "sent_at": "2026-11-0{day}T09:00:00Z"}}\n')
+    write(settings, "sms/sms_2026-11-02.jsonl", b'{"message_id": "m2", "note": "caf\xe9"}\n')
+    con = duckdb.connect(str(settings.warehouse_path))
+    with pytest.raises(ContractError) as error:
+        ingest(settings, "sms", con)
+    assert error.value.file == "sms/sms_2026-11-02.jsonl" and "unreadable JSON Lines" in error.value.problem
+    assert con.execute("SELECT count(*) FROM raw.sms").fetchone() == (0,)
+
+
+def test_csv_row_numbers_follow_the_file_in_a_large_file(settings):
+    """Parsed rows reach the input in the file's order (their row numbers come from row ids):
+    a file large enough for DuckDB to parse in parallel, a rejected line in the middle and a
+    duplicate at the end that must lose to its first occurrence."""
+    n = 300_000
+    rows = [f"L{i},2026-11-01T09:00:00Z,,web,{i % 100},,," for i in range(n)]
+    rows.insert(n // 2, "BROKEN,2026-11-01T09:00:00Z")
+    rows.append("L5,2026-11-01T10:00:00Z,,web,1,,,")
+    write(settings, "leads/leads_2026-11-01.csv", LEADS_HEADER + "\n" + "\n".join(rows) + "\n")
+    con, result = ingest(settings, "leads")
+    assert (result.total("rows_read"), result.total("rows_loaded")) == (n + 2, n)
+    assert con.execute("SELECT count(*) FROM raw.leads WHERE _source_row <> CAST(lead_id[2:] AS BIGINT) + 1"
+                       ).fetchone() == (0,)
+    assert con.execute("SELECT reason, source_row, source_line FROM raw.quarantine ORDER BY reason").fetchall() == [
+        ("duplicate_key", n + 1, None), ("malformed_row", None, n // 2 + 2)]
