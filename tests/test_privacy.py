@@ -227,10 +227,10 @@ def privacy_runs(tmp_path_factory, dbt_manifest):
                                 "unexpected_rows_query": "select * from {batch} where email is not null",
                                 "description": "planted: leads with an email"}, "error", "planted", "planted",
                                 sample_query="select * from {batch} where email is not null"),
-                            ExpectationSpec("expect_column_values_to_match_regex",
-                                            {"column": "email", "regex": "^no-such-address$"}, "error", "planted"),
-                            ExpectationSpec("expect_column_values_to_match_regex",
-                                            {"column": "lead_id", "regex": "^no-such-id$"}, "error", "planted")))
+                            ExpectationSpec("expect_column_values_to_be_in_set",
+                                            {"column": "email", "value_set": ["no-such-address"]}, "error", "planted"),
+                            ExpectationSpec("expect_column_values_to_be_in_set",
+                                            {"column": "lead_id", "value_set": ["no-such-id"]}, "error", "planted")))
         planted_outcome, _ = run_gate(planted, settings, run_id="privacy-planted")
         # Run 2 is good again: the operator removes the ghost team's shift (as test_quality plants: in SQL).
         with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -280,8 +280,8 @@ def test_gate_samples_are_pseudonymous_and_raw_samples_stay_restricted(privacy_r
     rows_sample = by_label["planted: leads with an email"].sample
     assert rows_sample and all(set(row) == {"lead_id", "owner_rep_id", "team_id", "_load_id"} for row in rows_sample)
     assert all(row["lead_id"].startswith("p_") for row in rows_sample)
-    emails = by_label["expect_column_values_to_match_regex(email)"]
-    ids = by_label["expect_column_values_to_match_regex(lead_id)"]
+    emails = by_label["expect_column_values_to_be_in_set(email)"]
+    ids = by_label["expect_column_values_to_be_in_set(lead_id)"]
     assert emails.sample == [] and len(emails.restricted_sample) > 0
     assert ids.sample == [privacy.pseudonym(key, v) for v in ids.restricted_sample] and ids.sample
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
