@@ -164,3 +164,12 @@ def test_glob_characters_are_literal_for_json_lines_and_parquet(settings):
         ["sms_2026-10-1*.jsonl", "sms_2026-10-10.jsonl", "sms_[a].jsonl"]
     assert sorted(r[0] for r in con.execute("SELECT opportunity_id FROM raw.opportunities").fetchall()) == \
         ["opportunities_1.parquet", "opportunities_?.parquet"]
+
+
+def test_a_header_only_snapshot_redelivered_loads_as_empty(settings):
+    write(settings, "schedules/schedules.csv", "team_id,weekday,start_local,end_local\nT1,1,09:00,17:00\n")
+    con, _ = load(settings, "schedules")
+    write(settings, "schedules/schedules.csv", "team_id,weekday,start_local,end_local\n")
+    _, result = load(settings, "schedules", con=con)
+    assert (result.total("rows_read"), result.total("rows_loaded")) == (0, 0)
+    assert con.execute("SELECT count(*) FROM raw.schedules").fetchone()[0] == 0

@@ -122,6 +122,7 @@ def test_two_exports_of_one_kind_with_their_own_mappings(settings):
     ("extracts:\n  leads: {timezone: Mars/Olympus}\n", "extracts.leads.timezone", "IANA"),
     ("crm: {timezone: EST5}\nextracts: {}\nbogus: 1\n", "bogus", "allowed"),
     ("extracts:\n  leads: {preset: nosuchvendor}\n", "preset", "unknown preset"),
+    ("extracts:\n  leads: {timestamp_formats: {created_at: \"%Y-%m-%d %H:%M %Z\"}}\n", "timestamp_formats.created_at", "%z"),
 ])
 def test_mapping_errors_name_file_key_and_allowed_values(settings, yaml_text, key, allowed):
     (settings.landing_dir / "sources.yaml").write_text(yaml_text)

@@ -695,10 +695,12 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
     # Timezone and phone notes, for the asset's metadata.
     ts_cols = [col.name for col in entity.columns if col.type == c.TIMESTAMP]
     phone_cols = [col.name for col in entity.columns if col.type == c.PHONE]
-    parts = [" + ".join(f'count_if("{kind}_{name}")' for name in ts_cols) or "0"
+    # "count(*) * 0" keeps the query an aggregate (one row, even over no rows) for extracts
+    # without timestamps or phones, e.g. a re-delivered header-only schedules file.
+    parts = [" + ".join(f'count_if("{kind}_{name}")' for name in ts_cols) or "count(*) * 0"
              for kind in ("naive", "ambiguous", "nonexistent")]
     parts.append(" + ".join(
-        f'count_if("v_{name}" IS NOT NULL AND "c_{name}_e164" IS NULL)' for name in phone_cols) or "0")
+        f'count_if("v_{name}" IS NOT NULL AND "c_{name}_e164" IS NULL)' for name in phone_cols) or "count(*) * 0")
     naive, ambiguous, nonexistent, bad_phones = con.execute(
         f"SELECT {', '.join(parts)} FROM _stl_checked WHERE {loaded}").fetchone()
     result.naive_timestamps += int(naive or 0)

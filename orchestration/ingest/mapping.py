@@ -168,6 +168,9 @@ def parse_extract_mapping(where: str, entity_name: str, spec) -> ExtractMapping:
             raise MappingError(where, f"{key}.timestamp_formats.{column}", f"{column} is a {col.type}, not a timestamp or date")
         if not isinstance(fmt, str) or "%" not in fmt:
             raise MappingError(where, f"{key}.timestamp_formats.{column}", "expected a strptime format such as '%m/%d/%Y %I:%M %p'")
+        if "%Z" in fmt:  # zone abbreviations (EST, IST …) are ambiguous: the contract rejects them
+            raise MappingError(where, f"{key}.timestamp_formats.{column}",
+                               "%Z (zone names) is not allowed: use %z for offsets, or declare the extract's timezone")
         formats[str(column)] = fmt
 
     scale = {}
@@ -364,7 +367,7 @@ def value_sql(column: c.Column, source_sql: str | None, mapping: ExtractMapping)
         parsed = f"try_strptime(trim({expr}), {fmt})"
         if column.type == c.DATE:
             text = f"strftime({parsed}, '%Y-%m-%d')"
-        elif "%z" in mapping.timestamp_formats[name] or "%Z" in mapping.timestamp_formats[name]:
+        elif "%z" in mapping.timestamp_formats[name]:
             # Offset-aware: the instant in UTC, written with its Z so no source timezone applies.
             text = f"strftime(timezone('UTC', {parsed}), '%Y-%m-%dT%H:%M:%S.%fZ')"
         else:
