@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -196,3 +197,511 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     print(f"figures written to {json_path}")
     engines_ok = all(r["success"] for r in figures.get("dbt_models_by_engine", {}).values())
     return 0 if p["success"] and engines_ok else 1
+
+
+# ---------------------------------------------------------------- the floor: same answer, no platform
+#
+# What the response-fact stage costs against the least a careful analyst would write: one DuckDB
+# query over the landing files, and a straightforward pandas script, both computing each lead
+# incident's first qualifying response with the platform's metric definitions (dbt_project.yml:
+# clock from form_submitted_at, qualifying dispositions and statuses, automated messages never
+# count, repeat submissions within 24 h one incident, bots and internal tests excluded), its
+# matching rules (CRM id, else the lead with that phone, else with that email, most recent
+# created at or before the activity, else the earliest) and the contract's row validation (a
+# row with a bad value is left out). Both are checked against marts.fct_lead_response.
+
+FLOOR_DEFINITIONS = {
+    "qualifying": {"call": ("connected", "voicemail"), "sms": ("sent", "delivered"), "email": ("sent", "delivered")},
+    "incident_window_s": 1440 * 60,
+    "bot_patterns": ("bot", "crawler", "spider", "headlesschrome", "python-requests", "curl/", "wget", "scrapy",
+                     "phantomjs"),
+    "internal_domains": ("speedlead-internal.test", "example.com", "example.org", "test.com"),
+    "future_tolerance_s": 300,
+    "within_s": 300,
+}
+# (entity, key, time column, the other party's phone and email by direction, outcome, automated)
+FLOOR_ACTIVITIES = {
+    "call": ("calls", "call_id", "started_at", ("to_number", "from_number"), None, "disposition", None),
+    "sms": ("sms", "message_id", "sent_at", ("to_number", "from_number"), None, "delivery_status", "is_automated"),
+    "email": ("emails", "email_id", "sent_at", None, ("to_address", "from_address"), "delivery_status", "is_automated"),
+}
+
+
+def _floor_files(landing: Path, entity: str) -> tuple[list[str], str]:
+    files = sorted(str(p) for p in (landing / entity).glob(f"{entity}*") if p.suffix in (".csv", ".jsonl"))
+    return files, ("csv" if files[0].endswith(".csv") else "jsonl")
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _floor_source_sql(landing: Path, entity: str, columns: list[str]) -> str:
+    files, fmt = _floor_files(landing, entity)
+    paths = "[" + ", ".join(_q(f) for f in files) + "]"
+    cols = "{" + ", ".join(f"{_q(col)}: 'VARCHAR'" for col in columns) + "}"
+    if fmt == "csv":
+        header = Path(files[0]).read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
+        cols = "{" + ", ".join(f"{_q(col)}: 'VARCHAR'" for col in header) + "}"
+        return (f"read_csv({paths}, header = true, auto_detect = false, columns = {cols}, delim = ',', quote = '\"', "
+                "escape = '\"', ignore_errors = true, null_padding = false, filename = true)")
+    return f"read_json({paths}, format = 'newline_delimited', columns = {cols}, ignore_errors = true, filename = true)"
+
+
+def _floor_ts(v: str, zone: str) -> str:
+    """UTC timestamp of a text value (offset-aware, epoch or naive in ``zone``), NULL if it is none."""
+    naive = f"TRY_CAST({v} AS TIMESTAMP)" if zone == "UTC" else \
+        f"CAST(timezone({_q(zone)}, TRY_CAST({v} AS TIMESTAMP)) AS TIMESTAMP)"
+    return (f"CASE WHEN regexp_full_match({v}, '\\d{{13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000) "
+            f"WHEN regexp_full_match({v}, '\\d{{10}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000000) "
+            f"WHEN NOT regexp_matches({v}, '^(19[7-9]\\d|20\\d\\d)-\\d\\d-\\d\\d') THEN NULL "
+            f"WHEN regexp_matches({v}, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$') THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) "
+            f"WHEN regexp_full_match({v}, '[0-9-]+([T ][0-9:.]+)?') THEN {naive} END")
+
+
+def _floor_phone(v: str, cc: str, trunk: str) -> str:
+    d = f"regexp_replace(regexp_replace(replace(lower({v}), '(0)', ''), '\\s*(ext\\.?|x|#|;ext=).*$', ''), '[^0-9+]', '', 'g')"
+    n = (f"CASE WHEN {d} = '' THEN NULL WHEN starts_with({d}, '+') THEN '+' || replace({d}[2:], '+', '') "
+         f"WHEN starts_with({d}, '00') THEN '+' || {d}[3:] "
+         f"WHEN {cc} = '1' AND starts_with({d}, '011') THEN '+' || {d}[4:] "
+         f"WHEN {trunk} <> '' AND starts_with({d}, {trunk}) THEN '+' || {cc} || {d}[length({trunk}) + 1:] "
+         f"ELSE '+' || {cc} || {d} END")
+    return f"CASE WHEN regexp_full_match({n}, '\\+[1-9]\\d{{6,14}}') THEN {n} END"
+
+
+def _floor_email(v: str) -> str:
+    return f"CASE WHEN regexp_full_match(lower(trim({v})), '[^@\\s]+@[^@\\s]+\\.[^@\\s]+') THEN lower(trim({v})) END"
+
+
+def floor_duckdb_sql(landing: Path, zones: dict[str, str], default_region: str = "US") -> str:
+    """The hand-written query: landing files → first response per lead incident (one row each)."""
+    import phonenumbers
+
+    from orchestration.ingest.normalize import phone_plan
+
+    d = FLOOR_DEFINITIONS
+    plans = ", ".join(f"('{r}', '{phone_plan(r)[0]}', '{phone_plan(r)[1]}')" for r in sorted(phonenumbers.SUPPORTED_REGIONS))
+    cc, trunk = phone_plan(default_region)
+    limit = f"(now()::TIMESTAMP + INTERVAL {d['future_tolerance_s']} SECOND)"
+
+    def ok_ts(col: str, zone: str, required: bool = False) -> str:
+        t = _floor_ts(col, zone)
+        valid = f"({t} IS NOT NULL AND {t} <= {limit})"
+        return valid if required else f"({col} IS NULL OR {valid})"
+
+    def boolean_ok(col: str) -> str:
+        return f"({col} IS NULL OR lower({col}) IN ('true', 't', 'yes', 'y', '1', 'false', 'f', 'no', 'n', '0'))"
+
+    lead_cols = ["lead_id", "created_at", "form_submitted_at", "source", "score", "country", "email", "phone",
+                 "user_agent", "is_test"]
+    trimmed = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in lead_cols)
+    zone = zones["leads"]
+    score = "TRY_CAST(score AS DOUBLE)"
+    bots = " OR ".join(f"lower(user_agent) LIKE '%{p}%'" for p in d["bot_patterns"])
+    domains = ", ".join(_q(x) for x in d["internal_domains"])
+    activity_sql = []
+    for channel, (entity, key, time_col, phones, emails, outcome, automated) in FLOOR_ACTIVITIES.items():
+        cols = [key, time_col, "direction", outcome, "lead_id"] + list(phones or emails) + (
+            [automated] if automated else []) + (["answered_at", "ended_at", "duration_seconds"] if channel == "call" else [])
+        z = zones[entity]
+        t = _floor_ts(time_col, z)
+        allowed = {"call": ("connected", "voicemail", "no_answer", "busy", "failed", "cancelled"),
+                   "sms": ("queued", "sent", "delivered", "failed", "undelivered", "received"),
+                   "email": ("sent", "delivered", "bounced", "failed", "received")}[channel]
+        valid = [f"{key} IS NOT NULL", ok_ts(time_col, z, True), "lower(direction) IN ('inbound', 'outbound')",
+                 f"({outcome} IS NULL OR lower({outcome}) IN ({', '.join(_q(a) for a in allowed)}))"]
+        if automated:
+            valid.append(boolean_ok(automated))
+        if channel == "call":
+            a, e = _floor_ts("answered_at", z), _floor_ts("ended_at", z)
+            valid += [ok_ts("answered_at", z), ok_ts("ended_at", z),
+                      "(duration_seconds IS NULL OR (TRY_CAST(duration_seconds AS DOUBLE) = trunc(TRY_CAST(duration_seconds AS DOUBLE)) "
+                      "AND TRY_CAST(duration_seconds AS DOUBLE) >= 0))",
+                      f"NOT coalesce({a} < {t}, FALSE)", f"NOT coalesce({e} < {t}, FALSE)", f"NOT coalesce({e} < {a}, FALSE)"]
+        if phones:
+            other = (f"CASE lower(direction) WHEN 'outbound' THEN {_floor_phone(phones[0], repr(cc), repr(trunk))} "
+                     f"ELSE {_floor_phone(phones[1], repr(cc), repr(trunk))} END")
+            contact = f"{other} AS phone, NULL AS email"
+        else:
+            other = f"CASE lower(direction) WHEN 'outbound' THEN {_floor_email(emails[0])} ELSE {_floor_email(emails[1])} END"
+            contact = f"NULL AS phone, {other} AS email"
+        qualifying = (f"lower(direction) = 'outbound' AND lower({outcome}) IN ({', '.join(_q(x) for x in d['qualifying'][channel])})"
+                      + (f" AND NOT coalesce(lower({automated}) IN ('true', 't', 'yes', 'y', '1'), FALSE)" if automated else ""))
+        activity_sql.append(f"""
+            SELECT '{channel}' AS channel, {key} AS activity_id, {t} AS activity_at, lead_id AS crm_lead_id, {contact},
+                   coalesce({qualifying}, FALSE) AS qualifying
+            FROM (SELECT {', '.join(f"nullif(trim({c}), '') AS {c}" for c in cols)}, filename
+                  FROM {_floor_source_sql(landing, entity, cols)})
+            WHERE {' AND '.join(valid)}
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1""")
+    return f"""
+    WITH plans(region, cc, trunk) AS (VALUES {plans}),
+    lead_rows AS (
+        SELECT {trimmed}, filename FROM {_floor_source_sql(landing, 'leads', lead_cols)}),
+    leads AS (
+        SELECT l.lead_id, {_floor_ts('created_at', zone)} AS created_at,
+               coalesce({_floor_ts('form_submitted_at', zone)}, {_floor_ts('created_at', zone)}) AS clock_started_at,
+               l.source, {_floor_phone('l.phone', f"coalesce(p.cc, '{cc}')", f"coalesce(p.trunk, '{trunk}')")} AS phone,
+               {_floor_email('l.email')} AS email,
+               coalesce({bots}, FALSE) OR coalesce(lower(is_test) IN ('true', 't', 'yes', 'y', '1'), FALSE)
+                   OR coalesce(split_part({_floor_email('l.email')}, '@', 2) IN ({domains}), FALSE) AS excluded
+        FROM lead_rows l LEFT JOIN plans p ON p.region = upper(trim(l.country))
+        WHERE lead_id IS NOT NULL AND {ok_ts('created_at', zone, True)} AND {ok_ts('form_submitted_at', zone)}
+          AND (score IS NULL OR ({score} = trunc({score}) AND {score} BETWEEN 0 AND 100)) AND {boolean_ok('is_test')}
+        QUALIFY row_number() OVER (PARTITION BY lead_id ORDER BY filename DESC) = 1),
+    acts AS ({' UNION ALL '.join(activity_sql)}),
+    acts_n AS (SELECT *, row_number() OVER () AS rid FROM acts),
+    phone_before AS (
+        SELECT a.rid, l.lead_id FROM (SELECT * FROM acts_n WHERE phone IS NOT NULL) a
+        ASOF JOIN (SELECT * FROM leads WHERE phone IS NOT NULL) l ON a.phone = l.phone AND a.activity_at >= l.created_at),
+    email_before AS (
+        SELECT a.rid, l.lead_id FROM (SELECT * FROM acts_n WHERE email IS NOT NULL) a
+        ASOF JOIN (SELECT * FROM leads WHERE email IS NOT NULL) l ON a.email = l.email AND a.activity_at >= l.created_at),
+    phone_first AS (SELECT phone, arg_min(lead_id, created_at) AS lead_id FROM leads WHERE phone IS NOT NULL GROUP BY 1),
+    email_first AS (SELECT email, arg_min(lead_id, created_at) AS lead_id FROM leads WHERE email IS NOT NULL GROUP BY 1),
+    matched AS (
+        SELECT a.activity_at, a.qualifying,
+               coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id
+        FROM acts_n a
+        LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
+        LEFT JOIN phone_before pb ON pb.rid = a.rid
+        LEFT JOIN phone_first pf ON pf.phone = a.phone
+        LEFT JOIN email_before eb ON eb.rid = a.rid
+        LEFT JOIN email_first ef ON ef.email = a.email
+        WHERE a.qualifying),
+    people AS (
+        SELECT *, coalesce(email, phone, 'lead:' || lead_id) AS person,
+               lag(clock_started_at) OVER (PARTITION BY coalesce(email, phone, 'lead:' || lead_id)
+                                           ORDER BY clock_started_at, lead_id) AS previous_start
+        FROM leads WHERE NOT excluded),
+    sessions AS (
+        SELECT *, sum(CASE WHEN previous_start IS NULL
+                             OR epoch(clock_started_at) - epoch(previous_start) >= {d['incident_window_s']} THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY person ORDER BY clock_started_at, lead_id ROWS UNBOUNDED PRECEDING) AS incident
+        FROM people),
+    members AS (
+        SELECT lead_id, first_value(lead_id) OVER (PARTITION BY person, incident ORDER BY clock_started_at, lead_id
+                                                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS incident_lead_id
+        FROM sessions),
+    heads AS (SELECT l.lead_id, l.source, l.clock_started_at FROM leads l JOIN members m ON m.lead_id = l.lead_id
+              WHERE m.incident_lead_id = l.lead_id),
+    firsts AS (
+        SELECT m.incident_lead_id, min(x.activity_at) AS first_response_at
+        FROM matched x JOIN members m ON m.lead_id = x.lead_id JOIN heads h ON h.lead_id = m.incident_lead_id
+        WHERE x.activity_at >= h.clock_started_at GROUP BY 1)
+    SELECT h.lead_id, h.source, h.clock_started_at, f.first_response_at,
+           epoch(f.first_response_at) - epoch(h.clock_started_at) AS seconds_to_first_response
+    FROM heads h LEFT JOIN firsts f ON f.incident_lead_id = h.lead_id"""
+
+
+def floor_segments_sql(responses: str) -> str:
+    return f"""
+    SELECT source, count(*) AS leads, median(seconds_to_first_response) AS median_seconds,
+           count_if(seconds_to_first_response <= {FLOOR_DEFINITIONS['within_s']}) / count(*) AS share_within_5_min
+    FROM {responses} GROUP BY source ORDER BY source"""
+
+
+def _pd_read(landing: Path, entity: str, columns: list[str]):
+    """Every file of an extract as text columns (bad CSV lines and non-JSON lines skipped)."""
+    import json as _json
+
+    import pandas as pd
+
+    files, fmt = _floor_files(landing, entity)
+    frames = []
+    for f in files:
+        if fmt == "csv":
+            frame = pd.read_csv(f, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="c")
+        else:
+            records = []
+            with open(f, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        value = _json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(value, dict):
+                        records.append(value)
+            frame = pd.DataFrame.from_records(records)
+        frame = frame.reindex(columns=columns)
+        for col in columns:  # JSON numbers and booleans as the text a CSV would hold
+            s = frame[col]
+            if s.dtype == bool or s.dtype == object and s.map(type).eq(bool).any():
+                s = s.map(lambda v: None if v is None or v != v else (str(v).lower() if isinstance(v, bool) else v))
+            frame[col] = s.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else
+                               (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))) \
+                if s.dtype != object else s.where(s.notna(), None)
+            frame[col] = frame[col].str.strip().replace("", None)
+        frame["filename"] = f
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pd_ts(s, zone: str):
+    """UTC timestamps (naive pandas datetime64) of text values; NaT where a value is none."""
+    import numpy as np
+    import pandas as pd
+
+    s = s.astype("string")
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    ms = s.str.fullmatch(r"\d{13}", na=False)
+    sec = s.str.fullmatch(r"\d{10}", na=False)
+    out[ms] = pd.to_datetime(s[ms].astype("int64"), unit="ms")
+    out[sec] = pd.to_datetime(s[sec].astype("int64"), unit="s")
+    dated = s.str.match(r"(19[7-9]\d|20\d\d)-\d\d-\d\d", na=False) & ~ms & ~sec
+    aware = dated & s.str.contains(r"(?:Z|z|[+-]\d\d(?::?\d\d)?)$", na=False)
+    naive = dated & ~aware & s.str.fullmatch(r"[0-9-]+(?:[T ][0-9:.]+)?", na=False)
+    if aware.any():
+        out[aware] = pd.to_datetime(s[aware], utc=True, format="ISO8601", errors="coerce").dt.tz_localize(None)
+    if naive.any():
+        local = pd.to_datetime(s[naive], format="ISO8601", errors="coerce")
+        if zone != "UTC":  # the repeated hour: the earlier instant; the skipped hour: forward by the gap
+            local = local.dt.tz_localize(zone, ambiguous=np.ones(len(local), dtype=bool),
+                                         nonexistent=pd.Timedelta(hours=1)).dt.tz_convert("UTC").dt.tz_localize(None)
+        out[naive] = local
+    return out
+
+
+def _pd_phone(s, cc, trunk):
+    import numpy as np
+    import pandas as pd
+
+    d = (s.astype("string").str.lower().str.replace("(0)", "", regex=False)
+         .str.replace(r"\s*(ext\.?|x|#|;ext=).*$", "", regex=True).str.replace(r"[^0-9+]", "", regex=True))
+    cc = cc if isinstance(cc, pd.Series) else pd.Series(cc, index=s.index)
+    trunk = trunk if isinstance(trunk, pd.Series) else pd.Series(trunk, index=s.index)
+    trunk_len = trunk.str.len()
+    rest_after_trunk = pd.Series([v[n:] if isinstance(v, str) else None for v, n in zip(d, trunk_len)], index=s.index)
+    n = pd.Series(np.select(
+        [d.isna() | (d == ""), d.str.startswith("+"), d.str.startswith("00"), (cc == "1") & d.str.startswith("011"),
+         (trunk != "") & pd.Series([isinstance(v, str) and t != "" and v.startswith(t) for v, t in zip(d, trunk)], index=s.index)],
+        [None, "+" + d.str[1:].str.replace("+", "", regex=False), "+" + d.str[2:], "+" + d.str[3:],
+         "+" + cc + rest_after_trunk],
+        default="+" + cc + d), index=s.index, dtype="object")
+    return n.where(n.astype("string").str.fullmatch(r"\+[1-9]\d{6,14}", na=False), None)
+
+
+def _pd_email(s):
+    e = s.astype("string").str.strip().str.lower()
+    return e.where(e.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", na=False), None).astype(object)
+
+
+def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US"):
+    """The straightforward pandas pipeline: the same answer as floor_duckdb_sql, as a DataFrame."""
+    import numpy as np
+    import pandas as pd
+    import phonenumbers
+
+    from orchestration.ingest.normalize import phone_plan
+
+    d = FLOOR_DEFINITIONS
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(seconds=d["future_tolerance_s"])
+    true_words, bool_words = {"true", "t", "yes", "y", "1"}, {"true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"}
+
+    def ok(ts, raw, required=False):
+        valid = ts.notna() & (ts <= now)
+        return valid if required else raw.isna() | valid
+
+    def latest(frame, key):
+        return frame.sort_values("filename", kind="stable").drop_duplicates(key, keep="last")
+
+    zone = zones["leads"]
+    leads = _pd_read(landing, "leads", ["lead_id", "created_at", "form_submitted_at", "source", "score", "country",
+                                        "email", "phone", "user_agent", "is_test"])
+    leads["created"] = _pd_ts(leads["created_at"], zone)
+    leads["form"] = _pd_ts(leads["form_submitted_at"], zone)
+    score = pd.to_numeric(leads["score"], errors="coerce")
+    valid = (leads["lead_id"].notna() & ok(leads["created"], leads["created_at"], True) & ok(leads["form"], leads["form_submitted_at"])
+             & (leads["score"].isna() | ((score == np.trunc(score)) & score.between(0, 100)))
+             & (leads["is_test"].isna() | leads["is_test"].str.lower().isin(bool_words)))
+    leads = latest(leads[valid].copy(), "lead_id")
+    plans = {r: phone_plan(r) for r in phonenumbers.SUPPORTED_REGIONS}
+    region = leads["country"].astype("string").str.strip().str.upper()
+    default = phone_plan(default_region)
+    leads["phone_n"] = _pd_phone(leads["phone"], region.map(lambda r: plans.get(r, default)[0]).astype("string"),
+                                 region.map(lambda r: plans.get(r, default)[1]).astype("string"))
+    leads["email_n"] = _pd_email(leads["email"])
+    leads["clock"] = leads["form"].fillna(leads["created"])
+    ua = leads["user_agent"].astype("string").str.lower()
+    leads["excluded"] = (ua.str.contains("|".join(map(re.escape, d["bot_patterns"])), regex=True, na=False)
+                         | leads["is_test"].astype("string").str.lower().isin(true_words).fillna(False)
+                         | leads["email_n"].astype("string").str.split("@").str[1].isin(d["internal_domains"]).fillna(False))
+
+    acts = []
+    for channel, (entity, key, time_col, phones, emails, outcome, automated) in FLOOR_ACTIVITIES.items():
+        z = zones[entity]
+        cols = [key, time_col, "direction", outcome, "lead_id"] + list(phones or emails) + (
+            [automated] if automated else []) + (["answered_at", "ended_at", "duration_seconds"] if channel == "call" else [])
+        a = _pd_read(landing, entity, cols)
+        a["at"] = _pd_ts(a[time_col], z)
+        direction = a["direction"].astype("string").str.lower()
+        out = a[outcome].astype("string").str.lower()
+        allowed = {"call": ("connected", "voicemail", "no_answer", "busy", "failed", "cancelled"),
+                   "sms": ("queued", "sent", "delivered", "failed", "undelivered", "received"),
+                   "email": ("sent", "delivered", "bounced", "failed", "received")}[channel]
+        valid = (a[key].notna() & ok(a["at"], a[time_col], True) & direction.isin(["inbound", "outbound"]).fillna(False)
+                 & (a[outcome].isna() | out.isin(allowed).fillna(False)))
+        if automated:
+            valid &= a[automated].isna() | a[automated].astype("string").str.lower().isin(bool_words).fillna(False)
+        if channel == "call":
+            answered, ended = _pd_ts(a["answered_at"], z), _pd_ts(a["ended_at"], z)
+            dur = pd.to_numeric(a["duration_seconds"], errors="coerce")
+            valid &= (ok(answered, a["answered_at"]) & ok(ended, a["ended_at"])
+                      & (a["duration_seconds"].isna() | ((dur == np.trunc(dur)) & (dur >= 0)))
+                      & ~(answered < a["at"]) & ~(ended < a["at"]) & ~(ended < answered))
+        qualifying = (direction == "outbound") & out.isin(d["qualifying"][channel])
+        if automated:
+            qualifying &= ~a[automated].astype("string").str.lower().isin(true_words).fillna(False)
+        a["qualifying"] = qualifying.fillna(False).astype(bool)
+        a = latest(a[valid].copy(), key)
+        outbound = a["direction"].str.lower() == "outbound"
+        if phones:
+            a["phone_n"] = _pd_phone(a[phones[0]].where(outbound, a[phones[1]]), *map(str, default))
+            a["email_n"] = None
+        else:
+            a["phone_n"] = None
+            a["email_n"] = _pd_email(a[emails[0]].where(outbound, a[emails[1]]))
+        acts.append(a.loc[a["qualifying"], [key, "at", "lead_id", "phone_n", "email_n"]].rename(
+            columns={key: "activity_id", "lead_id": "crm_lead_id"}).assign(channel=channel))
+    acts = pd.concat(acts, ignore_index=True)
+
+    # Matching: CRM id, else phone (most recent lead created at or before, else the earliest), else email.
+    known = set(leads["lead_id"])
+    acts["lead_id"] = acts["crm_lead_id"].where(acts["crm_lead_id"].isin(known), None)
+    by_created = leads.sort_values("created")
+    for contact in ("phone_n", "email_n"):
+        todo = acts["lead_id"].isna() & acts[contact].notna()
+        if not todo.any():
+            continue
+        left = acts.loc[todo, ["at", contact]].reset_index().sort_values("at")
+        right = by_created.loc[by_created[contact].notna(), ["created", contact, "lead_id"]]
+        before = pd.merge_asof(left, right, left_on="at", right_on="created", by=contact, direction="backward")
+        first = right.drop_duplicates(contact, keep="first").set_index(contact)["lead_id"]
+        before["lead_id"] = before["lead_id"].fillna(before[contact].map(first))
+        acts.loc[before["index"], "lead_id"] = before["lead_id"].values
+
+    # Incidents: one person's submissions less than the window after the previous one.
+    people = leads[~leads["excluded"]].copy()
+    people["person"] = people["email_n"].fillna(people["phone_n"]).fillna("lead:" + people["lead_id"])
+    people = people.sort_values(["person", "clock", "lead_id"])
+    gap = (people["clock"] - people.groupby("person")["clock"].shift()).dt.total_seconds()
+    people["incident"] = (gap.isna() | (gap >= d["incident_window_s"])).astype(int).groupby(people["person"]).cumsum()
+    people["incident_lead_id"] = people.groupby(["person", "incident"])["lead_id"].transform("first")
+    heads = people[people["lead_id"] == people["incident_lead_id"]][["lead_id", "source", "clock"]]
+    x = acts.dropna(subset=["lead_id"]).merge(people[["lead_id", "incident_lead_id"]], on="lead_id")
+    x = x.merge(heads.rename(columns={"lead_id": "incident_lead_id"}), on="incident_lead_id")
+    firsts = x[x["at"] >= x["clock"]].groupby("incident_lead_id")["at"].min().rename("first_response_at")
+    out = heads.merge(firsts, left_on="lead_id", right_index=True, how="left")
+    out["seconds_to_first_response"] = (out["first_response_at"] - out["clock"]).dt.total_seconds()
+    return out.rename(columns={"clock": "clock_started_at"}).reset_index(drop=True)
+
+
+def floor_pandas_segments(responses):
+    within = FLOOR_DEFINITIONS["within_s"]
+    g = responses.groupby("source", dropna=False)
+    return (g.size().rename("leads").to_frame()
+            .join(g["seconds_to_first_response"].median().rename("median_seconds"))
+            .join(g["seconds_to_first_response"].apply(lambda s: (s <= within).sum()).rename("within"))
+            .assign(share_within_5_min=lambda f: f["within"] / f["leads"]).drop(columns="within")
+            .reset_index().sort_values("source"))
+
+
+def _floor_child(kind: str, landing: str, out_dir: str) -> None:
+    """Inside a child: one floor implementation over the landing files; writes its responses
+    (Parquet), segments and its own compute time (imports and start-up excluded)."""
+    from orchestration.ingest import contract as c
+    from orchestration.ingest.mapping import load_sources
+
+    landing_path, out = Path(landing), Path(out_dir)
+    config = load_sources(landing_path, {}, "UTC")
+    zones = {e.name: config.timezone_for(e) for e in c.ENTITIES}
+    if kind == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        started = time.perf_counter()
+        con.execute(f"CREATE TEMP TABLE responses AS {floor_duckdb_sql(landing_path, zones)}")
+        segments = con.execute(floor_segments_sql("responses")).fetchall()
+        compute_s = time.perf_counter() - started
+        con.execute(f"COPY responses TO '{out / 'responses-duckdb.parquet'}' (FORMAT parquet)")
+        leads = con.execute("SELECT count(*) FROM responses").fetchone()[0]
+    else:
+        started = time.perf_counter()
+        responses = floor_pandas(landing_path, zones)
+        seg = floor_pandas_segments(responses)
+        compute_s = time.perf_counter() - started
+        responses[["lead_id", "source", "clock_started_at", "first_response_at", "seconds_to_first_response"]].to_parquet(
+            out / "responses-pandas.parquet", index=False)
+        segments = [tuple(row) for row in seg.itertuples(index=False)]
+        leads = len(responses)
+    (out / f"floor-{kind}.json").write_text(json.dumps({
+        "compute_s": round(compute_s, 2), "incidents": leads,
+        "segments": [[None if v is None else (float(v) if not isinstance(v, str) else v) for v in row] for row in segments]}))
+
+
+def _compare_floors(warehouse: Path, out: Path, kinds: list[str]) -> dict:
+    """Each floor's first_response_at against marts.fct_lead_response, lead by lead, and its
+    segment rows against the same aggregate over the fact."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"ATTACH '{warehouse}' AS platform (READ_ONLY)")
+    fact = ("(SELECT lead_id, source, first_response_at, seconds_to_first_response "
+            "FROM platform.marts.fct_lead_response)")
+    platform_segments = con.execute(floor_segments_sql(fact)).fetchall()
+    result = {"platform_incidents": con.execute(f"SELECT count(*) FROM {fact}").fetchone()[0]}
+    for kind in kinds:
+        path = out / f"responses-{kind}.parquet"
+        if not path.exists():
+            result[kind] = {"error": "no output"}
+            continue
+        only_platform, only_floor, different = con.execute(f"""
+            SELECT count_if(f.lead_id IS NULL), count_if(p.lead_id IS NULL),
+                   count_if(p.lead_id IS NOT NULL AND f.lead_id IS NOT NULL
+                            AND p.first_response_at IS DISTINCT FROM CAST(f.first_response_at AS TIMESTAMP))
+            FROM {fact} p FULL JOIN read_parquet('{path}') f ON f.lead_id = p.lead_id""").fetchone()
+        floor = json.loads((out / f"floor-{kind}.json").read_text())["segments"]
+        mine = {row[0]: row[1:] for row in floor}
+        segment_diffs = sum(
+            1 for row in platform_segments
+            if row[0] not in mine or any(
+                (a is None) != (b is None) or (a is not None and abs(float(a) - float(b)) > 1e-6)
+                for a, b in zip(row[1:], mine[row[0]])))
+        result[kind] = {"mismatches": only_platform + only_floor + different, "only_in_platform": only_platform,
+                        "only_in_floor": only_floor, "different_first_response": different,
+                        "segment_rows": len(platform_segments), "segment_rows_different": segment_diffs}
+    return result
+
+
+def _run_floors(env: dict[str, str], landing: Path, run_dir: Path, warehouse: Path, figures: dict) -> None:
+    """The DuckDB query and the pandas pipeline side by side, then the ratios to the platform's
+    response-fact stage (ingestion + matching + dbt build) of the same run."""
+    out = run_dir / "floor"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    floors = {}
+    for kind in ("duckdb", "pandas"):
+        print(f"floor: {kind} ...")
+        wall, rss, code = _run_child(
+            f"from orchestration.bench import _floor_child; _floor_child({kind!r}, {str(landing)!r}, {str(out)!r})", env)
+        child = json.loads((out / f"floor-{kind}.json").read_text()) if (out / f"floor-{kind}.json").exists() else {}
+        floors[kind] = {"success": code == 0 and bool(child), "wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1),
+                        "compute_s": child.get("compute_s"), "incidents": child.get("incidents")}
+    p = figures["pipeline"]
+    rows = sum(v for k, v in p["rows_read"].items() if k in ("raw/leads", "raw/calls", "raw/sms", "raw/emails"))
+    stage = round((p["ingest_s"] or 0) + (p["match_s"] or 0) + (p["dbt_build_s"] or 0), 2)
+    comparison = _compare_floors(warehouse, out, [k for k, f in floors.items() if f["success"]]) \
+        if p["success"] or warehouse.exists() else {}
+    for kind, f in floors.items():
+        f["input_rows"] = rows
+        f["rows_per_s"] = round(rows / f["wall_s"]) if f["wall_s"] else None
+        f.update(comparison.get(kind, {}))
+    figures["floor"] = {
+        "response_fact_stage_s": stage,  # the platform: ingestion (every extract) + matching + dbt build
+        "platform_incidents": comparison.get("platform_incidents"),
+        **floors,
+        "ratio_platform_to_duckdb": round(stage / floors["duckdb"]["wall_s"], 1) if floors["duckdb"]["success"] else None,
+        "ratio_platform_to_pandas": round(stage / floors["pandas"]["wall_s"], 2) if floors["pandas"]["success"] else None,
+    }
