@@ -176,6 +176,9 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         "warehouse_mib": round((run_dir / "warehouse" / "speed_to_lead.duckdb").stat().st_size / 2**20, 1)
         if (run_dir / "warehouse" / "speed_to_lead.duckdb").exists() else None,
     }
+    warehouse = run_dir / "warehouse" / "speed_to_lead.duckdb"
+    if engine == "duckdb":
+        _run_floors(env, landing, run_dir, warehouse, figures)
     if engine == "spark" and figures["pipeline"]["success"]:
         # DuckDB's models again on the loaded warehouse, then Spark's: the same work on each.
         figures["dbt_models_by_engine"] = _compare_engines(env_run, run_dir, ["duckdb", "spark"])
@@ -191,6 +194,19 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     print(f"  ingest              {p['ingest_s']:8.1f} s   {p['ingest_rows']:,} rows   {p['ingest_rows_per_s'] or 0:,} rows/s")
     for step, seconds in steps.items():
         print(f"    {step:34s} {seconds:8.2f} s")
+    if "floor" in figures:
+        f = figures["floor"]
+        print(f"  response-fact stage (ingest + match + dbt build) {f['response_fact_stage_s']:8.1f} s   "
+              f"{f['platform_incidents'] or 0:,} incidents in marts.fct_lead_response")
+        print(f"  {'floor':24s} {'wall':>8s} {'compute':>8s} {'peak MiB':>9s} {'rows/s':>11s}  first responses differing")
+        for kind in ("duckdb", "pandas"):
+            r = f[kind]
+            differing = f"{r['mismatches']:,} of {f['platform_incidents'] or 0:,}" if "mismatches" in r else r.get("error", "-")
+            print(f"  {kind + ' (same answer)':24s} {r['wall_s']:8.1f} {r['compute_s'] or 0:8.1f} {r['peak_rss_mib']:9.0f} "
+                  f"{r['rows_per_s'] or 0:11,}  {differing}; segment rows differing "
+                  f"{r.get('segment_rows_different', '-')}")
+        print(f"  ratio platform / DuckDB query  {f['ratio_platform_to_duckdb']}x (target <= 3x)")
+        print(f"  ratio platform / pandas        {f['ratio_platform_to_pandas']}x (target <= 0.33x)")
     for name, r in figures.get("dbt_models_by_engine", {}).items():
         extra = f"   (export to Parquet {r['export_s']:.1f} s, dbt {r['dbt_s']:.1f} s)" if "export_s" in r else ""
         print(f"  dbt run on {name:7s}  {r['wall_s']:8.1f} s   peak {r['peak_rss_mib']:8.0f} MiB   success={r['success']}{extra}")
@@ -259,14 +275,17 @@ def _floor_ts(v: str, zone: str) -> str:
             f"WHEN regexp_full_match({v}, '[0-9-]+([T ][0-9:.]+)?') THEN {naive} END")
 
 
-def _floor_phone(v: str, cc: str, trunk: str) -> str:
-    d = f"regexp_replace(regexp_replace(replace(lower({v}), '(0)', ''), '\\s*(ext\\.?|x|#|;ext=).*$', ''), '[^0-9+]', '', 'g')"
-    n = (f"CASE WHEN {d} = '' THEN NULL WHEN starts_with({d}, '+') THEN '+' || replace({d}[2:], '+', '') "
-         f"WHEN starts_with({d}, '00') THEN '+' || {d}[3:] "
-         f"WHEN {cc} = '1' AND starts_with({d}, '011') THEN '+' || {d}[4:] "
-         f"WHEN {trunk} <> '' AND starts_with({d}, {trunk}) THEN '+' || {cc} || {d}[length({trunk}) + 1:] "
-         f"ELSE '+' || {cc} || {d} END")
-    return f"CASE WHEN regexp_full_match({n}, '\\+[1-9]\\d{{6,14}}') THEN {n} END"
+def _floor_phone_digits(v: str) -> str:
+    return f"regexp_replace(regexp_replace(replace(lower({v}), '(0)', ''), '\\s*(ext\\.?|x|#|;ext=).*$', ''), '[^0-9+]', '', 'g')"
+
+
+def _floor_phone_e164(d: str, cc: str, trunk: str) -> str:
+    """E.164 from the digits column ``d`` (the result still needs the shape check)."""
+    return (f"CASE WHEN {d} = '' THEN NULL WHEN starts_with({d}, '+') THEN '+' || replace({d}[2:], '+', '') "
+            f"WHEN starts_with({d}, '00') THEN '+' || {d}[3:] "
+            f"WHEN {cc} = '1' AND starts_with({d}, '011') THEN '+' || {d}[4:] "
+            f"WHEN {trunk} <> '' AND starts_with({d}, {trunk}) THEN '+' || {cc} || {d}[length({trunk}) + 1:] "
+            f"ELSE '+' || {cc} || {d} END")
 
 
 def _floor_email(v: str) -> str:
@@ -274,7 +293,9 @@ def _floor_email(v: str) -> str:
 
 
 def floor_duckdb_sql(landing: Path, zones: dict[str, str], default_region: str = "US") -> str:
-    """The hand-written query: landing files → first response per lead incident (one row each)."""
+    """The hand-written query: landing files → first response per lead incident (one row each).
+
+    Written in stages (text → typed → checked) so each value is parsed once."""
     import phonenumbers
 
     from orchestration.ingest.normalize import phone_plan
@@ -283,71 +304,88 @@ def floor_duckdb_sql(landing: Path, zones: dict[str, str], default_region: str =
     plans = ", ".join(f"('{r}', '{phone_plan(r)[0]}', '{phone_plan(r)[1]}')" for r in sorted(phonenumbers.SUPPORTED_REGIONS))
     cc, trunk = phone_plan(default_region)
     limit = f"(now()::TIMESTAMP + INTERVAL {d['future_tolerance_s']} SECOND)"
+    shape = "'\\+[1-9]\\d{6,14}'"
+    true_words = "('true', 't', 'yes', 'y', '1')"
+    bool_words = "('true', 't', 'yes', 'y', '1', 'false', 'f', 'no', 'n', '0')"
 
-    def ok_ts(col: str, zone: str, required: bool = False) -> str:
-        t = _floor_ts(col, zone)
-        valid = f"({t} IS NOT NULL AND {t} <= {limit})"
+    def ok_ts(col: str, required: bool = False) -> str:  # on the stage with {col}_t beside {col}
+        valid = f"({col}_t IS NOT NULL AND {col}_t <= {limit})"
         return valid if required else f"({col} IS NULL OR {valid})"
 
     def boolean_ok(col: str) -> str:
-        return f"({col} IS NULL OR lower({col}) IN ('true', 't', 'yes', 'y', '1', 'false', 'f', 'no', 'n', '0'))"
+        return f"({col} IS NULL OR lower({col}) IN {bool_words})"
 
     lead_cols = ["lead_id", "created_at", "form_submitted_at", "source", "score", "country", "email", "phone",
                  "user_agent", "is_test"]
-    trimmed = ", ".join(f"nullif(trim({c}), '') AS {c}" for c in lead_cols)
     zone = zones["leads"]
-    score = "TRY_CAST(score AS DOUBLE)"
     bots = " OR ".join(f"lower(user_agent) LIKE '%{p}%'" for p in d["bot_patterns"])
     domains = ", ".join(_q(x) for x in d["internal_domains"])
     activity_sql = []
     for channel, (entity, key, time_col, phones, emails, outcome, automated) in FLOOR_ACTIVITIES.items():
+        calls = channel == "call"
         cols = [key, time_col, "direction", outcome, "lead_id"] + list(phones or emails) + (
-            [automated] if automated else []) + (["answered_at", "ended_at", "duration_seconds"] if channel == "call" else [])
+            [automated] if automated else []) + (["answered_at", "ended_at", "duration_seconds"] if calls else [])
         z = zones[entity]
-        t = _floor_ts(time_col, z)
+        times = [time_col] + (["answered_at", "ended_at"] if calls else [])
         allowed = {"call": ("connected", "voicemail", "no_answer", "busy", "failed", "cancelled"),
                    "sms": ("queued", "sent", "delivered", "failed", "undelivered", "received"),
                    "email": ("sent", "delivered", "bounced", "failed", "received")}[channel]
-        valid = [f"{key} IS NOT NULL", ok_ts(time_col, z, True), "lower(direction) IN ('inbound', 'outbound')",
+        valid = [f"{key} IS NOT NULL", ok_ts(time_col, True), "lower(direction) IN ('inbound', 'outbound')",
                  f"({outcome} IS NULL OR lower({outcome}) IN ({', '.join(_q(a) for a in allowed)}))"]
         if automated:
             valid.append(boolean_ok(automated))
-        if channel == "call":
-            a, e = _floor_ts("answered_at", z), _floor_ts("ended_at", z)
-            valid += [ok_ts("answered_at", z), ok_ts("ended_at", z),
+        if calls:
+            valid += [ok_ts("answered_at"), ok_ts("ended_at"),
                       "(duration_seconds IS NULL OR (TRY_CAST(duration_seconds AS DOUBLE) = trunc(TRY_CAST(duration_seconds AS DOUBLE)) "
                       "AND TRY_CAST(duration_seconds AS DOUBLE) >= 0))",
-                      f"NOT coalesce({a} < {t}, FALSE)", f"NOT coalesce({e} < {t}, FALSE)", f"NOT coalesce({e} < {a}, FALSE)"]
+                      f"NOT coalesce(answered_at_t < {time_col}_t, FALSE)", f"NOT coalesce(ended_at_t < {time_col}_t, FALSE)",
+                      "NOT coalesce(ended_at_t < answered_at_t, FALSE)"]
         if phones:
-            other = (f"CASE lower(direction) WHEN 'outbound' THEN {_floor_phone(phones[0], repr(cc), repr(trunk))} "
-                     f"ELSE {_floor_phone(phones[1], repr(cc), repr(trunk))} END")
-            contact = f"{other} AS phone, NULL AS email"
+            other = f"CASE lower(direction) WHEN 'outbound' THEN {phones[0]} ELSE {phones[1]} END"
+            contact = f"{_floor_phone_digits(other)} AS phone_digits, NULL AS email"
+            phone = _floor_phone_e164("phone_digits", f"'{cc}'", f"'{trunk}'")
         else:
-            other = f"CASE lower(direction) WHEN 'outbound' THEN {_floor_email(emails[0])} ELSE {_floor_email(emails[1])} END"
-            contact = f"NULL AS phone, {other} AS email"
+            other = f"CASE lower(direction) WHEN 'outbound' THEN {emails[0]} ELSE {emails[1]} END"
+            contact = f"NULL AS phone_digits, {_floor_email(other)} AS email"
+            phone = "NULL"
         qualifying = (f"lower(direction) = 'outbound' AND lower({outcome}) IN ({', '.join(_q(x) for x in d['qualifying'][channel])})"
-                      + (f" AND NOT coalesce(lower({automated}) IN ('true', 't', 'yes', 'y', '1'), FALSE)" if automated else ""))
+                      + (f" AND NOT coalesce(lower({automated}) IN {true_words}, FALSE)" if automated else ""))
         activity_sql.append(f"""
-            SELECT '{channel}' AS channel, {key} AS activity_id, {t} AS activity_at, lead_id AS crm_lead_id, {contact},
-                   coalesce({qualifying}, FALSE) AS qualifying
-            FROM (SELECT {', '.join(f"nullif(trim({c}), '') AS {c}" for c in cols)}, filename
-                  FROM {_floor_source_sql(landing, entity, cols)})
-            WHERE {' AND '.join(valid)}
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1""")
+            SELECT channel, activity_id, activity_at, crm_lead_id, CASE WHEN regexp_full_match(phone, {shape}) THEN phone END AS phone,
+                   email
+            FROM (SELECT * FROM (
+                SELECT '{channel}' AS channel, {key} AS activity_id, {time_col}_t AS activity_at, lead_id AS crm_lead_id,
+                       {phone} AS phone, email, coalesce({qualifying}, FALSE) AS qualifying, filename
+                FROM (
+                    SELECT *, {', '.join(f"{_floor_ts(c, z)} AS {c}_t" for c in times)}, {contact}
+                    FROM (SELECT {', '.join(f"nullif(trim({c}), '') AS {c}" for c in cols)}, filename
+                          FROM {_floor_source_sql(landing, entity, cols)}))
+                WHERE {' AND '.join(valid)})
+                -- the current version of each activity, then whether it is a response
+                QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY filename DESC) = 1)
+            WHERE qualifying""")
     return f"""
     WITH plans(region, cc, trunk) AS (VALUES {plans}),
-    lead_rows AS (
-        SELECT {trimmed}, filename FROM {_floor_source_sql(landing, 'leads', lead_cols)}),
+    lead_text AS (
+        SELECT {', '.join(f"nullif(trim({c}), '') AS {c}" for c in lead_cols)}, filename
+        FROM {_floor_source_sql(landing, 'leads', lead_cols)}),
+    lead_typed AS (
+        SELECT l.*, {_floor_ts('created_at', zone)} AS created_at_t, {_floor_ts('form_submitted_at', zone)} AS form_submitted_at_t,
+               TRY_CAST(score AS DOUBLE) AS score_d, {_floor_phone_digits('l.phone')} AS phone_digits,
+               coalesce(p.cc, '{cc}') AS cc, coalesce(p.trunk, '{trunk}') AS trunk, {_floor_email('l.email')} AS email_n
+        FROM lead_text l LEFT JOIN plans p ON p.region = upper(trim(l.country))),
+    lead_checked AS (
+        SELECT lead_id, created_at_t AS created_at, coalesce(form_submitted_at_t, created_at_t) AS clock_started_at,
+               source, {_floor_phone_e164('phone_digits', 'cc', 'trunk')} AS phone, email_n AS email,
+               coalesce({bots}, FALSE) OR coalesce(lower(is_test) IN {true_words}, FALSE)
+                   OR coalesce(split_part(email_n, '@', 2) IN ({domains}), FALSE) AS excluded, filename
+        FROM lead_typed
+        WHERE lead_id IS NOT NULL AND {ok_ts('created_at', True)} AND {ok_ts('form_submitted_at')}
+          AND (score IS NULL OR (score_d = trunc(score_d) AND score_d BETWEEN 0 AND 100)) AND {boolean_ok('is_test')}),
     leads AS (
-        SELECT l.lead_id, {_floor_ts('created_at', zone)} AS created_at,
-               coalesce({_floor_ts('form_submitted_at', zone)}, {_floor_ts('created_at', zone)}) AS clock_started_at,
-               l.source, {_floor_phone('l.phone', f"coalesce(p.cc, '{cc}')", f"coalesce(p.trunk, '{trunk}')")} AS phone,
-               {_floor_email('l.email')} AS email,
-               coalesce({bots}, FALSE) OR coalesce(lower(is_test) IN ('true', 't', 'yes', 'y', '1'), FALSE)
-                   OR coalesce(split_part({_floor_email('l.email')}, '@', 2) IN ({domains}), FALSE) AS excluded
-        FROM lead_rows l LEFT JOIN plans p ON p.region = upper(trim(l.country))
-        WHERE lead_id IS NOT NULL AND {ok_ts('created_at', zone, True)} AND {ok_ts('form_submitted_at', zone)}
-          AND (score IS NULL OR ({score} = trunc({score}) AND {score} BETWEEN 0 AND 100)) AND {boolean_ok('is_test')}
+        SELECT lead_id, created_at, clock_started_at, source, CASE WHEN regexp_full_match(phone, {shape}) THEN phone END AS phone,
+               email, excluded
+        FROM lead_checked
         QUALIFY row_number() OVER (PARTITION BY lead_id ORDER BY filename DESC) = 1),
     acts AS ({' UNION ALL '.join(activity_sql)}),
     acts_n AS (SELECT *, row_number() OVER () AS rid FROM acts),
@@ -360,15 +398,13 @@ def floor_duckdb_sql(landing: Path, zones: dict[str, str], default_region: str =
     phone_first AS (SELECT phone, arg_min(lead_id, created_at) AS lead_id FROM leads WHERE phone IS NOT NULL GROUP BY 1),
     email_first AS (SELECT email, arg_min(lead_id, created_at) AS lead_id FROM leads WHERE email IS NOT NULL GROUP BY 1),
     matched AS (
-        SELECT a.activity_at, a.qualifying,
-               coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id
+        SELECT a.activity_at, coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id
         FROM acts_n a
         LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
         LEFT JOIN phone_before pb ON pb.rid = a.rid
         LEFT JOIN phone_first pf ON pf.phone = a.phone
         LEFT JOIN email_before eb ON eb.rid = a.rid
-        LEFT JOIN email_first ef ON ef.email = a.email
-        WHERE a.qualifying),
+        LEFT JOIN email_first ef ON ef.email = a.email),
     people AS (
         SELECT *, coalesce(email, phone, 'lead:' || lead_id) AS person,
                lag(clock_started_at) OVER (PARTITION BY coalesce(email, phone, 'lead:' || lead_id)
@@ -380,11 +416,11 @@ def floor_duckdb_sql(landing: Path, zones: dict[str, str], default_region: str =
                       OVER (PARTITION BY person ORDER BY clock_started_at, lead_id ROWS UNBOUNDED PRECEDING) AS incident
         FROM people),
     members AS (
-        SELECT lead_id, first_value(lead_id) OVER (PARTITION BY person, incident ORDER BY clock_started_at, lead_id
-                                                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS incident_lead_id
+        SELECT lead_id, source, clock_started_at,
+               first_value(lead_id) OVER (PARTITION BY person, incident ORDER BY clock_started_at, lead_id
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS incident_lead_id
         FROM sessions),
-    heads AS (SELECT l.lead_id, l.source, l.clock_started_at FROM leads l JOIN members m ON m.lead_id = l.lead_id
-              WHERE m.incident_lead_id = l.lead_id),
+    heads AS (SELECT lead_id, source, clock_started_at FROM members WHERE incident_lead_id = lead_id),
     firsts AS (
         SELECT m.incident_lead_id, min(x.activity_at) AS first_response_at
         FROM matched x JOIN members m ON m.lead_id = x.lead_id JOIN heads h ON h.lead_id = m.incident_lead_id
@@ -401,6 +437,27 @@ def floor_segments_sql(responses: str) -> str:
     FROM {responses} GROUP BY source ORDER BY source"""
 
 
+def _pd_text(col):
+    """A column as text the way the platform reads it (JSON true → 'true', numbers as written),
+    trimmed, empty → None."""
+    import pandas as pd
+
+    def one(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)) or \
+            col.map(type).isin([bool, int, float]).any():
+        col = col.map(one)
+    s = col.astype(object).where(col.notna(), None).str.strip()
+    return s.where(s.notna() & (s != ""), None).astype(object)
+
+
 def _pd_read(landing: Path, entity: str, columns: list[str]):
     """Every file of an extract as text columns (bad CSV lines and non-JSON lines skipped)."""
     import json as _json
@@ -411,7 +468,9 @@ def _pd_read(landing: Path, entity: str, columns: list[str]):
     frames = []
     for f in files:
         if fmt == "csv":
-            frame = pd.read_csv(f, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="c")
+            # The pyarrow engine skips rows with too few fields as well as too many (the C engine
+            # pads a short row, and takes a first row with an extra field for an index).
+            frame = pd.read_csv(f, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="pyarrow")
         else:
             records = []
             with open(f, encoding="utf-8") as handle:
@@ -424,17 +483,12 @@ def _pd_read(landing: Path, entity: str, columns: list[str]):
                         records.append(value)
             frame = pd.DataFrame.from_records(records)
         frame = frame.reindex(columns=columns)
-        for col in columns:  # JSON numbers and booleans as the text a CSV would hold
-            s = frame[col]
-            if s.dtype == bool or s.dtype == object and s.map(type).eq(bool).any():
-                s = s.map(lambda v: None if v is None or v != v else (str(v).lower() if isinstance(v, bool) else v))
-            frame[col] = s.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else
-                               (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))) \
-                if s.dtype != object else s.where(s.notna(), None)
-            frame[col] = frame[col].str.strip().replace("", None)
         frame["filename"] = f
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    data = pd.concat(frames, ignore_index=True)
+    for col in columns:
+        data[col] = _pd_text(data[col])
+    return data
 
 
 def _pd_ts(s, zone: str):
@@ -463,27 +517,40 @@ def _pd_ts(s, zone: str):
 
 
 def _pd_phone(s, cc, trunk):
-    import numpy as np
+    """E.164 of phone texts with their country's calling code and trunk prefix."""
     import pandas as pd
 
-    d = (s.astype("string").str.lower().str.replace("(0)", "", regex=False)
+    shape = re.compile(r"\+[1-9]\d{6,14}")
+    d = (s.astype(object).str.lower().str.replace("(0)", "", regex=False)
          .str.replace(r"\s*(ext\.?|x|#|;ext=).*$", "", regex=True).str.replace(r"[^0-9+]", "", regex=True))
     cc = cc if isinstance(cc, pd.Series) else pd.Series(cc, index=s.index)
     trunk = trunk if isinstance(trunk, pd.Series) else pd.Series(trunk, index=s.index)
-    trunk_len = trunk.str.len()
-    rest_after_trunk = pd.Series([v[n:] if isinstance(v, str) else None for v, n in zip(d, trunk_len)], index=s.index)
-    n = pd.Series(np.select(
-        [d.isna() | (d == ""), d.str.startswith("+"), d.str.startswith("00"), (cc == "1") & d.str.startswith("011"),
-         (trunk != "") & pd.Series([isinstance(v, str) and t != "" and v.startswith(t) for v, t in zip(d, trunk)], index=s.index)],
-        [None, "+" + d.str[1:].str.replace("+", "", regex=False), "+" + d.str[2:], "+" + d.str[3:],
-         "+" + cc + rest_after_trunk],
-        default="+" + cc + d), index=s.index, dtype="object")
-    return n.where(n.astype("string").str.fullmatch(r"\+[1-9]\d{6,14}", na=False), None)
+
+    def one(v, c, t):
+        if not isinstance(v, str) or v == "":
+            return None
+        if v.startswith("+"):
+            n = "+" + v[1:].replace("+", "")
+        elif v.startswith("00"):
+            n = "+" + v[2:]
+        elif c == "1" and v.startswith("011"):
+            n = "+" + v[3:]
+        elif t and v.startswith(t):
+            n = "+" + c + v[len(t):]
+        else:
+            n = "+" + c + v
+        return n if shape.fullmatch(n) else None
+
+    return pd.Series([one(v, c, t) for v, c, t in zip(d, cc, trunk)], index=s.index, dtype=object)
 
 
 def _pd_email(s):
-    e = s.astype("string").str.strip().str.lower()
-    return e.where(e.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", na=False), None).astype(object)
+    import numpy as np
+    import pandas as pd
+
+    e = s.astype(object).str.strip().str.lower()
+    ok = e.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").fillna(False).astype(bool)
+    return pd.Series(np.where(ok, e, None), index=s.index, dtype=object)
 
 
 def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US"):
@@ -518,8 +585,8 @@ def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US
     plans = {r: phone_plan(r) for r in phonenumbers.SUPPORTED_REGIONS}
     region = leads["country"].astype("string").str.strip().str.upper()
     default = phone_plan(default_region)
-    leads["phone_n"] = _pd_phone(leads["phone"], region.map(lambda r: plans.get(r, default)[0]).astype("string"),
-                                 region.map(lambda r: plans.get(r, default)[1]).astype("string"))
+    leads["phone_n"] = _pd_phone(leads["phone"], region.map(lambda r: plans.get(r, default)[0]),
+                                 region.map(lambda r: plans.get(r, default)[1]))
     leads["email_n"] = _pd_email(leads["email"])
     leads["clock"] = leads["form"].fillna(leads["created"])
     ua = leads["user_agent"].astype("string").str.lower()
@@ -620,6 +687,7 @@ def _floor_child(kind: str, landing: str, out_dir: str) -> None:
 
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         started = time.perf_counter()
         con.execute(f"CREATE TEMP TABLE responses AS {floor_duckdb_sql(landing_path, zones)}")
         segments = con.execute(floor_segments_sql("responses")).fetchall()
@@ -678,6 +746,8 @@ def _compare_floors(warehouse: Path, out: Path, kinds: list[str]) -> dict:
 def _run_floors(env: dict[str, str], landing: Path, run_dir: Path, warehouse: Path, figures: dict) -> None:
     """The DuckDB query and the pandas pipeline side by side, then the ratios to the platform's
     response-fact stage (ingestion + matching + dbt build) of the same run."""
+    import duckdb
+
     out = run_dir / "floor"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -692,8 +762,10 @@ def _run_floors(env: dict[str, str], landing: Path, run_dir: Path, warehouse: Pa
     p = figures["pipeline"]
     rows = sum(v for k, v in p["rows_read"].items() if k in ("raw/leads", "raw/calls", "raw/sms", "raw/emails"))
     stage = round((p["ingest_s"] or 0) + (p["match_s"] or 0) + (p["dbt_build_s"] or 0), 2)
-    comparison = _compare_floors(warehouse, out, [k for k, f in floors.items() if f["success"]]) \
-        if p["success"] or warehouse.exists() else {}
+    try:
+        comparison = _compare_floors(warehouse, out, [k for k, f in floors.items() if f["success"]])
+    except duckdb.Error as exc:  # no warehouse or no fact (the pipeline failed before dbt built it)
+        comparison = {kind: {"error": f"no comparison: {exc.__class__.__name__}"} for kind in floors}
     for kind, f in floors.items():
         f["input_rows"] = rows
         f["rows_per_s"] = round(rows / f["wall_s"]) if f["wall_s"] else None
