@@ -2,7 +2,9 @@
 
 One call of ``load_entity`` is one transaction: either every new or changed file of the entity
 lands (rows in ``raw.<entity>``, rejects in ``raw.quarantine``, a row per file in
-``raw.ingested_files``), or — on a file-level contract error — nothing changes at all.
+``raw.ingested_files``), or — on a file-level contract error — nothing changes at all. Inside it
+the files are loaded in slices of whole files (about ``SLICE_BYTES`` of text each), so memory
+and temporary disk stay those of one slice whatever the size of the extract.
 
 Per file, ``rows_read = rows_loaded + rows_quarantined`` holds by construction: every data row
 read (parsed or malformed) ends in exactly one of the two tables.
@@ -812,14 +814,16 @@ def _load_slices(con, entity, batches, reads, timezone, default_region, load_id,
 
     counts: dict[tuple[str, str | None], int] = {}
     dates = {b.identity: b.extract_date for b in batches}
-    # The independent CSV record counts run in a thread (numpy releases the GIL) while DuckDB
-    # reads, one slice ahead at most.
+    # The independent record counts of a slice's CSV files run in a thread (numpy releases the
+    # GIL) while DuckDB reads them.
     counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stl_record_count")
     try:
         for part in _slices(reads, slice_bytes):
             counted = {r.batch.identity: counter.submit(count_csv_records, r.batch.file.path,
                                                         r.batch.file.compression == "gzip")
                        for r in part if r.format == "csv"}
+            # The CSV reader's rows keep the file's order (their row numbers depend on it).
+            con.execute("SET preserve_insertion_order = true")
             _read_slice(con, entity, part, counted, workdir)
             # Row order is explicit (_source_row) from here on: let DuckDB write in parallel.
             con.execute("SET preserve_insertion_order = false")
@@ -833,9 +837,13 @@ def _load_slices(con, entity, batches, reads, timezone, default_region, load_id,
 
     files, histories, empties = [], [], []
     read_identities = {r.batch.identity for r in reads}
+    reasons_by_file: dict[str, dict[str, int]] = {}
+    for (f, r), k in counts.items():
+        if r is not None:
+            reasons_by_file.setdefault(f, {})[r] = k
     for b in batches:
         is_empty = b.identity not in read_identities
-        per_reason = {r: k for (f, r), k in counts.items() if f == b.identity and r is not None}
+        per_reason = reasons_by_file.get(b.identity, {})
         loaded = counts.get((b.identity, None), 0)
         quarantined = sum(per_reason.values())
         status = "empty" if is_empty else ("replaced" if b.identity in previous else "loaded")
