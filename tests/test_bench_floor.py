@@ -103,3 +103,12 @@ def test_pandas_floor_gives_the_same_answer(landing):
     assert got == EXPECTED
     segments = [tuple(r) for r in floor_pandas_segments(responses).itertuples(index=False)]
     assert segments == [("ads", 1, 630.0, 0.0), ("web", 5, 3600.0, 0.2)]
+
+
+def test_ingestion_figures_leave_out_gates_and_matching():
+    from orchestration.bench import ingestion_figures
+
+    steps = {"raw__calls": 5.0, "raw__calls_gx_raw_calls": 1.0, "raw__sms": 4.0, "raw__activity_lead_matches": 3.0,
+             "dbt_models": 14.0}
+    rows = {"raw/calls": 100, "raw/sms": 50, "raw/activity_lead_matches": 150}
+    assert ingestion_figures(steps, rows) == ({"raw__calls": 5.0, "raw__sms": 4.0}, 150)
