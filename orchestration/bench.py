@@ -451,23 +451,23 @@ def floor_segments_sql(responses: str) -> str:
 
 def _pd_text(col):
     """A column as text the way the platform reads it (JSON true → 'true', numbers as written),
-    trimmed, empty → None."""
+    trimmed, empty → NA (pandas' Arrow-backed string dtype: vectorised string operations)."""
     import pandas as pd
 
-    def one(v):
-        if v is None or (isinstance(v, float) and v != v):
-            return None
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v)
+    kind = pd.api.types.infer_dtype(col, skipna=True)
+    if kind not in ("string", "empty"):
+        def one(v):
+            if v is None or (isinstance(v, float) and v != v):
+                return None
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, float) and v.is_integer():
+                return str(int(v))
+            return str(v)
 
-    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)) or \
-            col.map(type).isin([bool, int, float]).any():
         col = col.map(one)
-    s = col.astype(object).where(col.notna(), None).str.strip()
-    return s.where(s.notna() & (s != ""), None).astype(object)
+    s = col.astype("string").str.strip()
+    return s.mask(s == "")
 
 
 def _pd_read(landing: Path, entity: str, columns: list[str]):
@@ -529,40 +529,32 @@ def _pd_ts(s, zone: str):
 
 
 def _pd_phone(s, cc, trunk):
-    """E.164 of phone texts with their country's calling code and trunk prefix."""
+    """E.164 of phone texts with their country's calling code and trunk prefix (vectorised: the
+    rules are applied from the last to the first, so the first that holds wins)."""
     import pandas as pd
 
-    shape = re.compile(r"\+[1-9]\d{6,14}")
-    d = (s.astype(object).str.lower().str.replace("(0)", "", regex=False)
+    d = (s.astype("string").str.lower().str.replace("(0)", "", regex=False)
          .str.replace(r"\s*(ext\.?|x|#|;ext=).*$", "", regex=True).str.replace(r"[^0-9+]", "", regex=True))
-    cc = cc if isinstance(cc, pd.Series) else pd.Series(cc, index=s.index)
-    trunk = trunk if isinstance(trunk, pd.Series) else pd.Series(trunk, index=s.index)
-
-    def one(v, c, t):
-        if not isinstance(v, str) or v == "":
-            return None
-        if v.startswith("+"):
-            n = "+" + v[1:].replace("+", "")
-        elif v.startswith("00"):
-            n = "+" + v[2:]
-        elif c == "1" and v.startswith("011"):
-            n = "+" + v[3:]
-        elif t and v.startswith(t):
-            n = "+" + c + v[len(t):]
-        else:
-            n = "+" + c + v
-        return n if shape.fullmatch(n) else None
-
-    return pd.Series([one(v, c, t) for v, c, t in zip(d, cc, trunk)], index=s.index, dtype=object)
+    cc = (cc if isinstance(cc, pd.Series) else pd.Series(cc, index=s.index)).astype("string")
+    trunk = (trunk if isinstance(trunk, pd.Series) else pd.Series(trunk, index=s.index)).astype("string")
+    n = "+" + cc + d
+    for prefix in trunk.dropna().unique():
+        if prefix:
+            hit = ((trunk == prefix) & d.str.startswith(prefix)).fillna(False).astype(bool)
+            n[hit] = "+" + cc[hit] + d[hit].str[len(prefix):]
+    intl = ((cc == "1") & d.str.startswith("011")).fillna(False).astype(bool)
+    n[intl] = "+" + d[intl].str[3:]
+    zz = d.str.startswith("00").fillna(False).astype(bool)
+    n[zz] = "+" + d[zz].str[2:]
+    plus = d.str.startswith("+").fillna(False).astype(bool)
+    n[plus] = "+" + d[plus].str[1:].str.replace("+", "", regex=False)
+    n = n.mask(d.isna() | (d == ""))
+    return n.where(n.str.fullmatch(r"\+[1-9]\d{6,14}").fillna(False).astype(bool))
 
 
 def _pd_email(s):
-    import numpy as np
-    import pandas as pd
-
-    e = s.astype(object).str.strip().str.lower()
-    ok = e.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").fillna(False).astype(bool)
-    return pd.Series(np.where(ok, e, None), index=s.index, dtype=object)
+    e = s.astype("string").str.strip().str.lower()
+    return e.where(e.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").fillna(False).astype(bool))
 
 
 def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US"):
@@ -597,8 +589,8 @@ def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US
     plans = {r: phone_plan(r) for r in phonenumbers.SUPPORTED_REGIONS}
     region = leads["country"].astype("string").str.strip().str.upper()
     default = phone_plan(default_region)
-    leads["phone_n"] = _pd_phone(leads["phone"], region.map(lambda r: plans.get(r, default)[0]),
-                                 region.map(lambda r: plans.get(r, default)[1]))
+    leads["phone_n"] = _pd_phone(leads["phone"], region.map({r: p[0] for r, p in plans.items()}).fillna(default[0]),
+                                 region.map({r: p[1] for r, p in plans.items()}).fillna(default[1]))
     leads["email_n"] = _pd_email(leads["email"])
     leads["clock"] = leads["form"].fillna(leads["created"])
     ua = leads["user_agent"].astype("string").str.lower()
@@ -643,6 +635,8 @@ def floor_pandas(landing: Path, zones: dict[str, str], default_region: str = "US
         acts.append(a.loc[a["qualifying"], [key, "at", "lead_id", "phone_n", "email_n"]].rename(
             columns={key: "activity_id", "lead_id": "crm_lead_id"}).assign(channel=channel))
     acts = pd.concat(acts, ignore_index=True)
+    for contact in ("phone_n", "email_n", "crm_lead_id"):
+        acts[contact] = acts[contact].astype("string")
 
     # Matching: CRM id, else phone (most recent lead created at or before, else the earliest), else email.
     known = set(leads["lead_id"])
