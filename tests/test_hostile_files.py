@@ -173,3 +173,41 @@ def test_a_header_only_snapshot_redelivered_loads_as_empty(settings):
     _, result = load(settings, "schedules", con=con)
     assert (result.total("rows_read"), result.total("rows_loaded")) == (0, 0)
     assert con.execute("SELECT count(*) FROM raw.schedules").fetchone()[0] == 0
+
+
+def _reference_count(data: bytes) -> tuple[int, bool, int, int]:
+    """The record rules byte by byte, in plain Python: the count the vectorised one must give."""
+    in_quotes, records, lines, has_bytes = False, 0, 0, False
+    start_line, start_offset = 1, 0
+    for i, b in enumerate(data):
+        if b == 0x22:
+            in_quotes = not in_quotes
+        if b == 0x0A:
+            lines += 1
+            if not in_quotes:
+                records += has_bytes
+                has_bytes, start_line, start_offset = False, lines + 1, i + 1
+        elif b != 0x0D:
+            has_bytes = True
+    records += has_bytes
+    return max(records - 1, 0), in_quotes, start_line, start_offset
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1 << 26])
+def test_record_count_matches_the_byte_by_byte_rules(tmp_path, monkeypatch, chunk):
+    """Random files of quotes, separators, CR, LF and text, read in chunks that split quotes,
+    CRLF pairs and records anywhere."""
+    import random
+
+    from orchestration.ingest import record_count
+
+    monkeypatch.setattr(record_count, "CHUNK_BYTES", chunk)
+    rng = random.Random(chunk)
+    alphabet = [b'"', b",", b"\r", b"\n", b"\r\n", b"a", b"bc", b" ", b'""', b"\n\n"]
+    for case in range(150):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        path = tmp_path / f"f{case}.csv"
+        path.write_bytes(data)
+        got = count_csv_records(path)
+        assert (got.records, got.open_quote_at_end, got.last_record_line, got.last_record_offset) == \
+            _reference_count(data), data
