@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.dbt_project import PARENT_PID_ENV, dbt_project
@@ -40,12 +41,46 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             # Spark reads the raw tables as Parquet; hand it this run's rows first.
             export_raw_to_parquet(warehouse.settings())
         invocation = dbt.cli(["build"], context=context)
+        events = []
         try:
-            yield from invocation.stream()
+            # Held back until dbt has exited, so row counts can be read from the warehouse
+            # (while dbt runs, its process holds the DuckDB file).
+            for event in invocation.stream():
+                events.append(event)
+        except DagsterDbtCliRuntimeError:  # a model or test failed: what dbt did build still materialises
+            _stop(invocation.process)
+            yield from _with_row_counts(events, warehouse)
+            raise
         finally:
             # When the stream stops early (an error translating dbt's events, an interrupt), dbt
             # would go on writing the warehouse after this lock is released: stop it first.
             _stop(invocation.process)
+        yield from _with_row_counts(events, warehouse)
+
+
+def _with_row_counts(events: list, warehouse: WarehouseResource) -> list:
+    """dbt's outputs with ``dagster/row_count`` for every model built as a table (views would be
+    evaluated to count them). Other events unchanged; the Spark target's tables are not in DuckDB."""
+    settings = warehouse.settings()
+    outputs = [e for e in events if isinstance(e, dg.Output)]
+    if not outputs or settings.dbt_target == SPARK_TARGET or not settings.warehouse_path.exists():
+        return events
+    import duckdb
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        tables = {f"{s}.{t}" for s, t in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()}
+        counted = []
+        for event in events:
+            name = ".".join(event.output_name.split("__")[-2:]) if isinstance(event, dg.Output) else None
+            if name in tables:
+                rows = con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]
+                event = event.with_metadata({**event.metadata, "dagster/row_count": dg.MetadataValue.int(rows)})
+            counted.append(event)
+        return counted
+    finally:
+        con.close()
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 30) -> None:

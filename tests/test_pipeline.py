@@ -84,3 +84,19 @@ def test_running_again_changes_nothing(demo_run):
     con = reader(settings)
     assert [con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] for e in c.ENTITIES] == before
     con.close()
+
+
+def test_dbt_tables_carry_row_counts_and_column_schema(demo_run):
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    settings, _, result = demo_run
+    counts = {e.asset_key: e.materialization.metadata.get("dagster/row_count")
+              for e in result.get_asset_materialization_events()}
+    fact = dg.AssetKey(["marts", "fct_lead_response"])
+    con = reader(settings)
+    assert counts[fact].value == con.execute("SELECT count(*) FROM marts.fct_lead_response").fetchone()[0]
+    con.close()
+    columns = defs.resolve_asset_graph().get(fact).metadata["dagster/column_schema"].columns
+    assert {"lead_id", "first_response_at", "sla_status"} <= {c.name for c in columns}
