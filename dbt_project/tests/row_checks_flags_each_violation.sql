@@ -14,15 +14,15 @@
     (1, 'a', 'x', 10),
     (2, 'b', 'x', 20),
     (2, 'b', 'y', 30),
-    (3, cast(null as varchar), 'x', 40),
+    (3, cast(null as string), 'x', 40),
     (4, 'c', 'z', 50),
     (5, 'd', 'x', -1),
     (6, 'e', 'y', 10),
-    (7, 'f', cast(null as varchar), 70)
+    (7, 'f', cast(null as string), 70)
 ) as t(id, name, kind, amount)) as fixture
 {%- endset -%}
 {%- set clean -%}
-(select * from (values (1, 'a', 'x', 10), (2, 'b', cast(null as varchar), 20)) as t(id, name, kind, amount)) as clean
+(select * from (values (1, 'a', 'x', 10), (2, 'b', cast(null as string), 20)) as t(id, name, kind, amount)) as clean
 {%- endset %}
 
 with actual as (
