@@ -136,6 +136,25 @@ def ingestion_figures(steps: dict[str, float], rows: dict[str, int]) -> tuple[di
             sum(v for k, v in rows.items() if k.startswith("raw/") and k[4:] in names))
 
 
+def print_floor(f: dict) -> None:
+    """The floor's lines of the benchmark table."""
+    print(f"  response-fact stage (ingest + match + dbt build) {f['response_fact_stage_s']:8.1f} s   "
+          f"{f['platform_incidents'] or 0:,} incidents in marts.fct_lead_response")
+    print(f"  {'floor':24s} {'wall':>8s} {'compute':>8s} {'peak MiB':>9s} {'rows/s':>11s}  first responses differing")
+    for kind, label in (("duckdb", "one DuckDB query"), ("pandas", "pandas pipeline")):
+        r = f[kind]
+        differing = f"{r['mismatches']:,} of {f['platform_incidents'] or 0:,}" if "mismatches" in r else r.get("error", "-")
+        print(f"  {label:24s} {r['wall_s']:8.1f} {r['compute_s'] or 0:8.1f} {r['peak_rss_mib']:9.0f} "
+              f"{r['rows_per_s'] or 0:11,}  {differing}; segment rows differing "
+              f"{r.get('segment_rows_different', '-')}")
+    to_duckdb, to_pandas = f["ratio_platform_to_duckdb"], f["ratio_platform_to_pandas"]
+    print(f"  platform / DuckDB query        {to_duckdb}x   (target: at most 3x)")
+    if to_pandas:
+        verdict = f"{1 / to_pandas:.2f}x faster" if to_pandas < 1 else f"{to_pandas:.2f}x slower"
+        print(f"  platform / pandas              {to_pandas}x   (the platform is {verdict} than pandas; "
+              "target: 3x faster)")
+
+
 def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json_path: Path | None = None,
                   engine: str = "duckdb") -> int:
     workdir = workdir.resolve()
@@ -207,22 +226,7 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     for step, seconds in steps.items():
         print(f"    {step:34s} {seconds:8.2f} s")
     if "floor" in figures:
-        f = figures["floor"]
-        print(f"  response-fact stage (ingest + match + dbt build) {f['response_fact_stage_s']:8.1f} s   "
-              f"{f['platform_incidents'] or 0:,} incidents in marts.fct_lead_response")
-        print(f"  {'floor':24s} {'wall':>8s} {'compute':>8s} {'peak MiB':>9s} {'rows/s':>11s}  first responses differing")
-        for kind in ("duckdb", "pandas"):
-            r = f[kind]
-            differing = f"{r['mismatches']:,} of {f['platform_incidents'] or 0:,}" if "mismatches" in r else r.get("error", "-")
-            print(f"  {kind + ' (same answer)':24s} {r['wall_s']:8.1f} {r['compute_s'] or 0:8.1f} {r['peak_rss_mib']:9.0f} "
-                  f"{r['rows_per_s'] or 0:11,}  {differing}; segment rows differing "
-                  f"{r.get('segment_rows_different', '-')}")
-        to_duckdb, to_pandas = f["ratio_platform_to_duckdb"], f["ratio_platform_to_pandas"]
-        print(f"  platform / DuckDB query        {to_duckdb}x   (target: at most 3x)")
-        if to_pandas:
-            verdict = f"{1 / to_pandas:.2f}x faster" if to_pandas < 1 else f"{to_pandas:.2f}x slower"
-            print(f"  platform / pandas              {to_pandas}x   (the platform is {verdict} than pandas; "
-                  "target: 3x faster)")
+        print_floor(figures["floor"])
     for name, r in figures.get("dbt_models_by_engine", {}).items():
         extra = f"   (export to Parquet {r['export_s']:.1f} s, dbt {r['dbt_s']:.1f} s)" if "export_s" in r else ""
         print(f"  dbt run on {name:7s}  {r['wall_s']:8.1f} s   peak {r['peak_rss_mib']:8.0f} MiB   success={r['success']}{extra}")

@@ -112,3 +112,22 @@ def test_ingestion_figures_leave_out_gates_and_matching():
              "dbt_models": 14.0}
     rows = {"raw/calls": 100, "raw/sms": 50, "raw/activity_lead_matches": 150}
     assert ingestion_figures(steps, rows) == ({"raw__calls": 5.0, "raw__sms": 4.0}, 150)
+
+
+def test_the_floor_table_reads_both_ways(capsys):
+    from orchestration.bench import print_floor
+
+    floor = {"response_fact_stage_s": 40.0, "platform_incidents": 1000, "ratio_platform_to_duckdb": 8.0,
+             "ratio_platform_to_pandas": 0.25,
+             "duckdb": {"wall_s": 5.0, "compute_s": 4.5, "peak_rss_mib": 600.0, "rows_per_s": 200_000, "mismatches": 0,
+                        "segment_rows_different": 0},
+             "pandas": {"wall_s": 160.0, "compute_s": None, "peak_rss_mib": 900.0, "rows_per_s": None,
+                        "error": "no comparison: CatalogException"}}
+    print_floor(floor)
+    out = capsys.readouterr().out
+    assert "0 of 1,000; segment rows differing 0" in out
+    assert "no comparison: CatalogException" in out
+    assert "the platform is 4.00x faster than pandas" in out
+    floor["ratio_platform_to_pandas"] = 2.5
+    print_floor(floor)
+    assert "the platform is 2.50x slower than pandas" in capsys.readouterr().out
