@@ -11,7 +11,7 @@ import dagster as dg
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
-from orchestration.quality.availability import OUTPUTS, OutputStatus, current_status
+from orchestration.quality.availability import OUTPUT_BY_NAME, OUTPUTS, OutputStatus, current_status
 from orchestration.resources import WarehouseResource
 
 
@@ -111,7 +111,7 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     started = dt.datetime.fromtimestamp(stats.start_time, dt.UTC).replace(tzinfo=None) if stats.start_time else None
     with warehouse.writer() as con:
         summary = collect_summary(con, started)
-        alerts = skipped_analysis_alerts(current_status(con), context.run_id)
+        alerts = skipped_analysis_alerts(current_status(con), summary["current_records"], context.run_id)
         if summary["new_rows_this_run"] == 0:
             alerts.append(Alert(
                 raised_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), severity="warning", kind="nothing_new",
@@ -128,11 +128,18 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                                           "path": str(settings.output_dir / "pipeline_summary.md")})
 
 
-def skipped_analysis_alerts(statuses: dict[str, OutputStatus], run_id: str) -> list[Alert]:
+def skipped_analysis_alerts(statuses: dict[str, OutputStatus], records: dict[str, int], run_id: str) -> list[Alert]:
     """A warning per analysis that its extracts allowed but its data could not support (too few
-    leads, no variation, too short a history). An optional extract that is simply absent is in
-    the summary and the report, not alerted on every run."""
+    leads, no variation, too short a history). An output whose optional extract is simply absent
+    is in the summary and the report, not alerted on every run."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return [Alert(raised_at=now, severity="warning", kind="analysis_skipped", subject=f"{s.title}: not available",
-                  what_failed=s.reason or "", how_to_fix=s.remedy or "", failing_rows=None, run_id=run_id)
-            for s in statuses.values() if not s.available and not (s.reason or "").startswith("no rows in ")]
+    alerts = []
+    for s in statuses.values():
+        needs = OUTPUT_BY_NAME.get(s.output)
+        extracts_present = needs is None or (all(records.get(e) for e in needs.needs)
+                                             and (not needs.needs_any or any(records.get(e) for e in needs.needs_any)))
+        if not s.available and extracts_present:
+            alerts.append(Alert(raised_at=now, severity="warning", kind="analysis_skipped",
+                                subject=f"{s.title}: not available", what_failed=s.reason or "",
+                                how_to_fix=s.remedy or "", failing_rows=None, run_id=run_id))
+    return alerts
