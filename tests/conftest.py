@@ -21,8 +21,13 @@ def make_settings(root: Path, **env) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Fresh landing dir, warehouse and Dagster home under tmp_path, made process-wide."""
+def settings(tmp_path: Path, monkeypatch) -> Settings:
+    """Fresh landing dir, warehouse and Dagster home under tmp_path, made process-wide for the
+    test; the process-wide settings and the warehouse variable are restored afterwards."""
+    import orchestration.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_settings", settings_module._settings)  # restored at teardown
+    monkeypatch.delenv("STL_WAREHOUSE_PATH", raising=False)  # idem
     s = make_settings(tmp_path)
     use_settings(s)
     return s
