@@ -280,7 +280,8 @@ def test_alerts_go_to_the_log_file_and_a_webhook(tmp_path):
     alert = Alert(dt.datetime(2026, 11, 2, 6), "critical", "gate_failed", "raw_leads: x", "what", "fix", 7, "run-1")
     log_path = tmp_path / "alerts.log"
     try:
-        problems = notify([alert], [LogFileNotifier(log_path), WebhookNotifier(f"http://127.0.0.1:{server.server_port}/hook")])
+        problems = notify([alert], [LogFileNotifier(log_path),
+                                    WebhookNotifier(f"http://127.0.0.1:{server.server_port}/hook", format="json")])
     finally:
         server.shutdown()
     assert problems == []
