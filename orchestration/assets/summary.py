@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.delivery.snapshots import KPIS
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
@@ -33,17 +34,14 @@ def collect_summary(con, run_started_at: dt.datetime | None = None) -> dict:
         e.name: con.execute(f"SELECT count(*) FROM staging.stg_{e.name}").fetchone()[0]
         for e in c.ENTITIES
     }
-    response = con.execute("""
-        SELECT count(*), avg(CASE WHEN is_answered THEN 1.0 ELSE 0.0 END),
-               median(seconds_to_first_response), quantile_cont(seconds_to_first_response, 0.9),
-               median(business_seconds_to_first_response),
-               count_if(sla_status = 'met') / nullif(count_if(sla_status IN ('met', 'breached')), 0),
-               any_value(metric_definition_version)
-        FROM marts.fct_lead_response""").fetchone()
+    # The same KPI formulas as the leadership snapshots (one home: snapshots.KPIS), over all data.
+    kpis = ["lead_incidents", "share_answered", "median_seconds_to_first_response", "p90_seconds_to_first_response",
+            "median_business_seconds_to_first_response", "sla_compliance"]
+    response = con.execute(
+        f"SELECT {', '.join(KPIS[k] for k in kpis)}, any_value(f.metric_definition_version) "
+        "FROM marts.fct_lead_response AS f").fetchone()
     return {
-        "response": dict(zip(["lead_incidents", "share_answered", "median_seconds_to_first_response",
-                              "p90_seconds_to_first_response", "median_business_seconds_to_first_response",
-                              "sla_compliance", "metric_definition_version"], response)),
+        "response": dict(zip([*kpis, "metric_definition_version"], response)),
         "files": {r[0]: {"files": r[1], "rows_read": r[2], "rows_loaded": r[3], "rows_quarantined": r[4]} for r in files},
         "quarantine": [{"entity": r[0], "reason": r[1], "rows": r[2]} for r in reasons],
         "current_records": current,

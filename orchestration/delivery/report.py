@@ -18,13 +18,12 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import jinja2
-import yaml
 from markupsafe import Markup
 
 from orchestration.delivery import charts
 from orchestration.delivery.snapshots import Period, kpi_rows_sql
 from orchestration.quality.availability import current_status
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.metric_definitions import definitions
 
 TREND_PERIODS = 12
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -167,7 +166,7 @@ def _local(ts: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 def sla_definition(con) -> dict:
     """How the SLA is defined, in words: the rules from dbt_project.yml (the single source of the
     metric definitions) and how many of the period's leads fell under each target."""
-    stl = (yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text()).get("vars") or {}).get("stl") or {}
+    stl = definitions()
     rules = []
     for rule in stl.get("sla_rules") or []:
         conditions = " and ".join(f"{k.replace('_', ' ')} {v}" for k, v in rule.items() if k != "sla_seconds")

@@ -18,6 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from orchestration.metric_definitions import answered_within_minutes
+
 FREQUENCIES = ("weekly", "daily")
 SEGMENTS = {"all": None, "team": "team_id", "source": "source", "score_tier": "score_tier"}
 
@@ -32,8 +34,9 @@ KPIS = {
     "median_business_seconds_to_first_response": "quantile_cont(f.business_seconds_to_first_response, 0.5)",
     "p90_business_seconds_to_first_response": "quantile_cont(f.business_seconds_to_first_response, 0.9)",
     "sla_compliance": "count_if(f.sla_status = 'met') / nullif(count_if(f.sla_status IN ('met', 'breached')), 0)",
-    "share_answered_within_5m": "avg(CASE WHEN f.is_answered AND f.seconds_to_first_response <= 300 THEN 1.0 ELSE 0.0 END)",
-    "share_answered_within_15m": "avg(CASE WHEN f.is_answered AND f.seconds_to_first_response <= 900 THEN 1.0 ELSE 0.0 END)",
+    # One KPI per threshold of answered_within_minutes (metric definitions), e.g. share_answered_within_5m.
+    **{f"share_answered_within_{m}m": f"avg(CASE WHEN f.is_answered AND f.seconds_to_first_response <= {m * 60} "
+                                      "THEN 1.0 ELSE 0.0 END)" for m in answered_within_minutes()},
     "escalation_rate": "avg(CASE WHEN f.escalation_reached THEN 1.0 ELSE 0.0 END)",
     "contact_rate": "avg(CAST(o.is_contacted AS DOUBLE))",
     "booking_rate": "avg(CAST(o.is_booked AS DOUBLE))",

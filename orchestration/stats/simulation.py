@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from orchestration.demo import catalog as C
+from orchestration.metric_definitions import bucket_labels
 from orchestration.stats.conversion import CONTROLS, bucket_effects
 
-BUCKET_LABELS = ("0-5m", "5-15m", "15-60m", "1-4h", "4-24h", "24h+")  # fct_lead_response labels
+BUCKET_LABELS = bucket_labels()  # fct_lead_response's labels, from the metric definitions
 BUCKET_UPPER_SECONDS = (300, 900, 3600, 14400, 86400)
 
 
