@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.delivery.report import duration
 from orchestration.delivery.snapshots import KPIS
 from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
@@ -60,7 +61,7 @@ def new_rows_since(con, started_at: dt.datetime) -> int:
 
 def summary_markdown(summary: dict) -> str:
     r = summary["response"]
-    minutes = lambda s: "n/a" if s is None else f"{s / 60:.1f} min"  # noqa: E731
+    minutes = duration  # the report's units: seconds, minutes, hours or days as the value needs
     share = lambda x: "n/a" if x is None else f"{x:.1%}"  # noqa: E731
     lines = ["# Pipeline summary", "", "## Response times (marts.fct_lead_response)", "",
              f"- lead incidents: {r['lead_incidents']}, answered: {share(r['share_answered'])}",
