@@ -60,17 +60,22 @@ def cmd_paths(args) -> int:
     return 0
 
 
-def cmd_generate(args) -> int:
+def _write_demo(out: Path, leads: int, seed: int, days: int | None = None, messy: float = 0.02,
+                progress: bool = True, experiment: bool = False, end_date: dt.date | None = None) -> None:
     from orchestration.demo.generator import generate
 
-    out = Path(args.out) if args.out else get_settings().landing_dir
     started = time.perf_counter()
-    dates = {"end_date": dt.date.fromisoformat(args.end_date)} if args.end_date else {}
-    manifest = generate(out, leads=args.leads, seed=args.seed, days=args.days, messy_share=args.messy,
-                        progress=not args.quiet, experiment=getattr(args, "experiment", False), **dates)
+    manifest = generate(out, leads=leads, seed=seed, days=days, messy_share=messy, progress=progress,
+                        experiment=experiment, **({"end_date": end_date} if end_date else {}))
     rows = sum(manifest.get("rows", {}).values()) if isinstance(manifest.get("rows"), dict) else None
-    print(f"wrote demo extracts for {args.leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
+    print(f"wrote demo extracts for {leads:,} leads to {out} in {time.perf_counter() - started:.1f} s"
           + (f" ({rows:,} rows)" if rows else ""))
+
+
+def cmd_generate(args) -> int:
+    _write_demo(Path(args.out) if args.out else get_settings().landing_dir, args.leads, args.seed, args.days,
+                args.messy, progress=not args.quiet, experiment=args.experiment,
+                end_date=dt.date.fromisoformat(args.end_date) if args.end_date else None)
     return 0
 
 
@@ -178,8 +183,7 @@ def cmd_demo(args) -> int:
             settings.warehouse_path.unlink()
             settings.warehouse_path.with_suffix(settings.warehouse_path.suffix + ".wal").unlink(missing_ok=True)
         print(f"generating demo extracts: {args.leads:,} leads, seed {args.seed} → {landing}")
-        cmd_generate(argparse.Namespace(out=str(landing), leads=args.leads, seed=args.seed, days=None,
-                                        messy=0.02, quiet=False, end_date=end_date))
+        _write_demo(landing, args.leads, args.seed, end_date=dt.date.fromisoformat(end_date))
     else:
         print(f"reusing demo extracts in {landing} ({args.leads:,} leads, seed {args.seed})")
     from orchestration.pipeline import run_main_job
