@@ -289,8 +289,12 @@ def _floor_ts(v: str, zone: str) -> str:
 
     Leaner than the contract (no year range, no shape check of naive values: a cast that fails is
     NULL), which the generated extracts never tell apart; the comparison with the fact says so."""
-    naive = f"TRY_CAST({v} AS TIMESTAMP)" if zone == "UTC" else \
-        f"CAST(timezone({_q(zone)}, TRY_CAST({v} AS TIMESTAMP)) AS TIMESTAMP)"
+    local, z = f"TRY_CAST({v} AS TIMESTAMP)", _q(zone)
+    # In the repeated hour of a fall-back change DuckDB takes the later instant; the platform
+    # (like Python's fold=0) the earlier one: an hour before, when that reads as the same wall time.
+    naive = local if zone == "UTC" else (
+        f"CAST(CASE WHEN timezone({z}, timezone({z}, {local}) - INTERVAL 1 HOUR) = {local} "
+        f"THEN timezone({z}, {local}) - INTERVAL 1 HOUR ELSE timezone({z}, {local}) END AS TIMESTAMP)")
     return (f"CASE WHEN regexp_matches({v}, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$') THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) "
             f"WHEN regexp_full_match({v}, '\\d{{13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000) "
             f"WHEN regexp_full_match({v}, '\\d{{10}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000000) "

@@ -41,6 +41,8 @@ def landing(tmp_path):
         "L8,2026-11-01T08:00:00Z,,web,50,US,h@x.com,(415) 555-0199,,",
         "L8,2026-11-01T08:00:00Z,,web,50,US,h@x.com,(415) 555-0199,,",      # a duplicate row
         "L1,2026-11-01T09:00:00Z",                                            # malformed
+        # 01:30 happens twice that night in New York: the earlier (EDT, 05:30 UTC) is the platform's
+        "L10,2026-11-01 01:30:00,,dst,50,US,k@x.com,,,",
     ])
     write("leads/leads_2026-11-03.csv", [
         LEADS,
@@ -75,13 +77,15 @@ def landing(tmp_path):
          "delivery_status": "delivered", "is_automated": "no"},
         {"email_id": "E4", "sent_at": "2026-11-01T10:05:00Z", "direction": "inbound", "from_address": "b@x.com",
          "delivery_status": "received"},                                                             # inbound
+        {"email_id": "E10", "sent_at": "2026-11-01T05:40:00Z", "direction": "outbound", "to_address": "k@x.com",
+         "delivery_status": "sent"},                                                                 # 10 min after L10
     ]])
     return tmp_path
 
 
 EXPECTED = {
     "L1": t(1, "09:03:00"), "L2": t(1, "10:10:00"), "L4": t(1, "12:05:00"), "L6": None, "L8": None,
-    "L9": t(3, "09:00:00"),
+    "L9": t(3, "09:00:00"), "L10": t(1, "05:40:00"),
 }
 
 
@@ -93,7 +97,7 @@ def test_duckdb_floor_finds_each_incidents_first_response(landing):
     assert got == EXPECTED
     assert con.execute("SELECT clock_started_at FROM r WHERE lead_id = 'L2'").fetchone() == (t(1, "09:59:30"),)
     segments = con.execute(floor_segments_sql("r")).fetchall()
-    assert segments == [("ads", 1, 630.0, 0.0), ("web", 5, 3600.0, 0.2)]
+    assert segments == [("ads", 1, 630.0, 0.0), ("dst", 1, 600.0, 0.0), ("web", 5, 3600.0, 0.2)]
 
 
 def test_pandas_floor_gives_the_same_answer(landing):
@@ -102,7 +106,7 @@ def test_pandas_floor_gives_the_same_answer(landing):
            for row in responses.itertuples()}
     assert got == EXPECTED
     segments = [tuple(r) for r in floor_pandas_segments(responses).itertuples(index=False)]
-    assert segments == [("ads", 1, 630.0, 0.0), ("web", 5, 3600.0, 0.2)]
+    assert segments == [("ads", 1, 630.0, 0.0), ("dst", 1, 600.0, 0.0), ("web", 5, 3600.0, 0.2)]
 
 
 def test_ingestion_figures_leave_out_gates_and_matching():
