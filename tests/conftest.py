@@ -13,6 +13,13 @@ for _key, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_key, _value)
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process (stl, dagster): this process's, without the STL_*
+    settings earlier tests made process-wide (a module fixture's STL_WAREHOUSE_PATH would point
+    the child at another test's warehouse), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("STL_")}, **extra}
+
+
 def make_settings(root: Path, **env) -> Settings:
     base = {"STL_DATA_DIR": str(root), "STL_LANDING_DIR": str(root / "landing")}
     settings = Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})

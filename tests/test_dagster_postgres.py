@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import child_env
 import sqlalchemy as sa
 
 from orchestration.settings import PROJECT_ROOT, use_settings
@@ -72,7 +74,7 @@ def test_run_events_and_schedule_state_are_stored_in_postgres(pg_instance, postg
     assert result.success
 
     # Schedule state through Dagster's own CLI against the same instance (as an operator would).
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "STL_DATA_DIR": str(settings.data_dir),
+    env = {**child_env(), "DAGSTER_HOME": str(settings.dagster_home), "STL_DATA_DIR": str(settings.data_dir),
            "STL_DAGSTER_PG_URL": postgres_url}
     started = subprocess.run([DAGSTER, "schedule", "start", "daily_pipeline_schedule", "-w", "workspace.yaml"],
                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)

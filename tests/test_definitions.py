@@ -11,6 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.conftest import child_env
+
 from orchestration.ingest import contract as c
 from orchestration.settings import PROJECT_ROOT
 from tests.test_ingest import write
@@ -21,7 +23,7 @@ DAGSTER = str(Path(sys.executable).parent / "dagster")
 def test_definitions_load_from_workspace_yaml(tmp_path, dbt_manifest):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "STL_DATA_DIR": str(tmp_path / "data")}
+    env = {**child_env(), "DAGSTER_HOME": str(home), "STL_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.run([DAGSTER, "definitions", "validate", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import child_env
+
 from orchestration.delivery import exports, privacy, publish, retention, snapshots
 from orchestration.demo.generator import generate
 from orchestration.pipeline import run_main_job
@@ -277,7 +279,7 @@ print(result.run_id)
 
 
 def _child_env(settings, **extra) -> dict:
-    return {**os.environ, "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir), **extra}
+    return {**child_env(), "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir), **extra}
 
 
 def test_a_run_killed_while_publishing_changes_nothing(delivered, tmp_path):

@@ -12,6 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.conftest import child_env
+
 from orchestration import pipeline
 from orchestration.ingest.loader import ContractError
 
@@ -99,7 +101,7 @@ def test_a_blocking_check_failure_is_a_gate_stop_with_exit_code_3():
 
 
 def _stl(data_dir: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing")}
+    env = {**child_env(), "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing")}
     env.pop("DAGSTER_HOME", None)
     return subprocess.run([str(Path(sys.executable).parent / "stl"), *args], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)

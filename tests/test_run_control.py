@@ -17,6 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from tests.conftest import child_env
 from dagster._core.storage.dagster_run import DagsterRun
 
 from orchestration import pipeline
@@ -132,7 +134,7 @@ class _Run:
     """`stl run` as a subprocess, its merged output collected line by line."""
 
     def __init__(self, data_dir: Path, *args: str, **env: str):
-        full_env = {**os.environ, "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing"), **env}
+        full_env = {**child_env(), "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing"), **env}
         full_env.pop("DAGSTER_HOME", None)
         self.process = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "run", *args], env=full_env,
                                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -276,7 +278,7 @@ def _descendants(pid: int) -> set[int]:
 
 @pytest.mark.slow
 def test_sigterm_to_stl_ui_stops_dagster_dev_and_its_children(tmp_path):
-    env = {**os.environ, "STL_DATA_DIR": str(tmp_path)}
+    env = {**child_env(), "STL_DATA_DIR": str(tmp_path)}
     env.pop("DAGSTER_HOME", None)
     port = _free_port()
     ui = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "ui", "--port", str(port)], env=env, cwd=REPO,
