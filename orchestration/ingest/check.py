@@ -21,7 +21,7 @@ from orchestration.ingest import contract as c
 from orchestration.ingest.files import LandingFile, scan
 from orchestration.ingest.loader import ContractError, ensure_raw_schema, load_entity, prepare_connection, raw_columns
 from orchestration.ingest.normalize import companion_columns
-from orchestration.ingest.mapping import MappingError, SourcesConfig, load_sources
+from orchestration.ingest.mapping import MappingError, load_sources
 from orchestration.quality.availability import OutputStatus, status_from_extract_counts
 from orchestration.settings import Settings
 
@@ -119,7 +119,7 @@ def check_landing(settings: Settings) -> CheckReport:
             if not mine:
                 continue
             check = report.extracts[entity.name] = ExtractCheck(entity.name, [f.relative for f in mine])
-            check.mappings = sorted({_describe_mapping(config, entity.name, f.relative) for f in mine})
+            check.mappings = sorted({config.for_file(entity.name, f.relative).origin for f in mine})
             try:
                 sample = _sample_landing(mine[:SAMPLE_FILES], Path(tmp) / entity.name)
                 result = load_entity(con, entity, sample, config.timezone_for(entity), settings.default_phone_region,
@@ -136,10 +136,6 @@ def check_landing(settings: Settings) -> CheckReport:
             shutil.rmtree(Path(tmp) / entity.name, ignore_errors=True)
     report.outputs = status_from_extract_counts(counts)
     return report
-
-
-def _describe_mapping(config: SourcesConfig, entity: str, relative: str) -> str:
-    return config.for_file(entity, relative).origin
 
 
 def _shown_rows(con, entity: c.Entity) -> list[dict]:

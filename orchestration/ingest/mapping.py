@@ -57,10 +57,6 @@ class ExtractMapping:
         return any(fnmatch.fnmatchcase(relative_path.lower(), p.lower()) or fnmatch.fnmatchcase(name.lower(), p.lower())
                    for p in self.files)
 
-    @property
-    def is_identity(self) -> bool:
-        return not (self.rename or self.values or self.timestamp_formats or self.scale or self.constants or self.drop)
-
     def sources_for(self, column: str) -> list[str]:
         """Source headers (as written) that may hold a contract column, in priority order."""
         return [src for src, target in self.rename if target == column]
@@ -75,7 +71,6 @@ class SourcesConfig:
 
     timezones: dict[str, str]
     mappings: dict[str, tuple[ExtractMapping, ...]] = field(default_factory=dict)
-    presets: tuple[str, ...] = ()
 
     def for_file(self, entity: str, relative_path: str) -> ExtractMapping:
         """The mapping that applies to a file of ``entity``: the first whose patterns match it,
@@ -297,7 +292,7 @@ def load_sources(landing_dir: Path, defaults: dict[str, str], fallback: str) -> 
             else:
                 mappings[entity] = [hand, *existing]
     _check_timezones_agree(where, mappings)
-    return SourcesConfig(zones, {e: tuple(ms) for e, ms in mappings.items()}, presets)
+    return SourcesConfig(zones, {e: tuple(ms) for e, ms in mappings.items()})
 
 
 def _check_timezones_agree(where: str, mappings: dict[str, list[ExtractMapping]]) -> None:
