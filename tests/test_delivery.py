@@ -1,6 +1,6 @@
 """Delivery end to end on demo data: scheduled snapshots append versions, the report renders with
 visible charts in headless Chromium, exports keep their schema, nothing personal is published,
-analysts read during a run, a killed run changes nothing, retention keeps the facts."""
+analysts read during a run, a killed run changes nothing (retention: tests/test_retention.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import child_env
 
-from orchestration.delivery import exports, privacy, publish, retention, snapshots
+from orchestration.delivery import exports, privacy, publish, snapshots
 from orchestration.demo.generator import generate
 from orchestration.pipeline import run_main_job
 from orchestration.settings import PROJECT_ROOT, use_settings
@@ -308,41 +308,6 @@ def test_a_run_killed_while_publishing_changes_nothing(delivered, tmp_path):
     after = history(settings)
     assert set(history_before) < set(after)
     assert max(r[10] for r in after) == max(r[10] for r in history_before) + 1
-
-
-def test_retention_purges_old_personal_data_and_keeps_facts(delivered, tmp_path):
-    settings = delivered
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(settings.warehouse_path, copy)
-    con = duckdb.connect(str(copy))
-    counts = lambda: [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in  # noqa: E731
-                      ("marts.fct_lead_response", "marts.mart_response_by_segment", "snapshots.kpi_history",
-                       "raw.leads", "raw.calls", "raw.quarantine")]
-    before = counts()
-    facts_before = con.execute("SELECT * FROM marts.fct_lead_response ORDER BY lead_id").fetchall()
-    middle = con.execute("SELECT quantile_disc(created_at, 0.5) FROM raw.leads").fetchone()[0]
-    recent_before = con.execute("SELECT * FROM raw.leads WHERE created_at >= ? ORDER BY ALL", [middle]).fetchall()
-    old_persons = con.execute("SELECT count(DISTINCT email_normalized), count(DISTINCT phone_e164) FROM raw.leads "
-                              "WHERE created_at < ?", [middle]).fetchone()
-    now = middle + dt.timedelta(days=30)
-    touched = retention.purge_personal_data(con, b"key", retention_days=30, now=now)
-    assert touched["raw.leads"] > 0 and touched["staging.stg_leads"] > 0
-    assert counts() == before
-    assert con.execute("SELECT * FROM marts.fct_lead_response ORDER BY lead_id").fetchall() == facts_before
-    old = con.execute("""SELECT count(*), count(email), count(phone), count(first_name), count(last_name),
-                                count_if(email_normalized LIKE 'p\\_%' ESCAPE '\\'), count(DISTINCT email_normalized),
-                                count(DISTINCT phone_e164)
-                         FROM raw.leads WHERE created_at < ?""", [middle]).fetchone()
-    assert old[0] > 0 and old[1:5] == (0, 0, 0, 0)
-    assert old[5] > 0 and old[6:8] == old_persons  # pseudonymised one-to-one: incidents and matches stay
-    assert con.execute("SELECT count(*) FROM raw.calls WHERE started_at < ? AND (from_number IS NOT NULL OR to_number IS NOT NULL)",
-                       [middle]).fetchone()[0] == 0
-    assert con.execute("SELECT count(*) FROM raw.quarantine WHERE quarantined_at < ? AND raw_record IS NOT NULL",
-                       [now - dt.timedelta(days=30)]).fetchone()[0] == 0
-    assert con.execute("SELECT * FROM raw.leads WHERE created_at >= ? ORDER BY ALL", [middle]).fetchall() == recent_before
-    again = retention.purge_personal_data(con, b"key", retention_days=30, now=now)
-    assert set(again.values()) == {0}  # idempotent
-    con.close()
 
 
 @pytest.mark.parametrize("frequency, run_date, start, end", [
