@@ -36,7 +36,7 @@ def _tiny_warehouse(settings, leads: int):
     from orchestration.warehouse import writer
 
     with writer(settings) as con:
-        for schema in ("staging", "marts", "intermediate"):
+        for schema in ("staging", "marts"):
             con.execute(f"create schema if not exists {schema}")
         con.execute(f"create table marts.fct_lead_response ({FACT_COLUMNS})")
         if leads:
@@ -46,8 +46,8 @@ def _tiny_warehouse(settings, leads: int):
                        timestamp '2026-01-01' + i * interval 1 hour, 1, false,
                        timestamp '2026-01-01' + i * interval 1 hour, timestamp '2026-03-01', 'breached'
                 from range({leads}) t(i)""")
-        con.execute("""create table intermediate.int_incident_outcomes as
-                       select lead_id as incident_lead_id, 0 as has_opportunity, 0 as is_contacted, 0 as is_booked
+        con.execute("""create table marts.fct_lead_outcomes as
+                       select lead_id, 0 as has_opportunity, 0 as is_contacted, 0 as is_booked
                        from marts.fct_lead_response""")
         con.execute("create table staging.stg_holidays (team_id varchar, start_date date, end_date date)")
         con.execute("""create table staging.stg_calls (call_id varchar, started_at timestamp, answered_at timestamp,

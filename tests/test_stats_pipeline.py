@@ -119,7 +119,7 @@ def test_experiment_asset_without_extract_publishes_an_empty_table(settings):
     from orchestration.warehouse import writer
 
     with writer(settings) as con:
-        for schema in ("staging", "marts", "intermediate"):
+        for schema in ("staging", "marts"):
             con.execute(f"create schema {schema}")
         con.execute("""create table staging.stg_experiment_assignments (experiment_id varchar, unit_type varchar,
                        unit_id varchar, arm varchar, started_on date, ended_on date)""")
@@ -127,7 +127,7 @@ def test_experiment_asset_without_extract_publishes_an_empty_table(settings):
                        'T1' as team_id, timestamp '2026-01-01 00:01' as first_response_at,
                        60.0 as seconds_to_first_response, 60.0 as business_seconds_to_first_response,
                        timestamp '2026-01-01' as clock_started_at, timestamp '2026-03-01' as as_of_at""")
-        con.execute("create table intermediate.int_incident_outcomes as select 'L1' as incident_lead_id, 1 as has_opportunity")
+        con.execute("create table marts.fct_lead_outcomes as select 'L1' as lead_id, 1 as has_opportunity")
     result = dg.materialize([experiment_effects], resources={"warehouse": WarehouseResource()})
     assert result.success
     metadata = result.asset_materializations_for_node(experiment_effects.op.name)[0].metadata

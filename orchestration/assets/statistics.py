@@ -16,7 +16,7 @@ from orchestration.stats.tables import write_table
 
 GROUP = "statistics"
 FACT = dg.AssetKey(["marts", "fct_lead_response"])
-OUTCOMES = dg.AssetKey(["intermediate", "int_incident_outcomes"])
+OUTCOMES = dg.AssetKey(["marts", "fct_lead_outcomes"])
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -478,7 +478,7 @@ def rep_outliers(context: dg.AssetExecutionContext, config: ConversionConfig,
                    sum(case when f.clock_started_at <= f.as_of_at - interval {int(config.follow_up_days)} day
                             then o.has_opportunity else 0 end) as converted
             from marts.fct_lead_response as f
-            inner join intermediate.int_incident_outcomes as o on o.incident_lead_id = f.lead_id
+            inner join marts.fct_lead_outcomes as o on o.lead_id = f.lead_id
             where f.owner_rep_id is not null
             group by 1 order by 1""").df()
     meta: dict = {"reps": int(per_rep.shape[0])}
@@ -556,7 +556,7 @@ def experiment_leads(con, follow_up_days: int) -> pd.DataFrame:
         inner join marts.fct_lead_response as f
             on (a.unit_type = 'lead' and f.lead_id = a.unit_id)
             or (a.unit_type = 'rep' and f.owner_rep_id = a.unit_id)
-        inner join intermediate.int_incident_outcomes as o on o.incident_lead_id = f.lead_id
+        inner join marts.fct_lead_outcomes as o on o.lead_id = f.lead_id
         where (a.started_on is null or cast(f.clock_started_at as date) >= a.started_on)
           and (a.ended_on is null or cast(f.clock_started_at as date) <= a.ended_on)
           and f.clock_started_at <= f.as_of_at - interval {int(follow_up_days)} day""").df()

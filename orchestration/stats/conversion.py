@@ -57,15 +57,16 @@ def conversion_cells_sql(follow_up_days: int) -> str:
                 coalesce(f.clock_started_local_weekday, isodow(f.clock_started_at)) as weekday,
                 coalesce(f.is_after_hours, false) as after_hours,
                 f.seconds_to_first_response,
-                o.*
+                {", ".join(f"o.{col}" for col in OUTCOMES.values())}
             from marts.fct_lead_response as f
-            inner join intermediate.int_incident_outcomes as o on o.incident_lead_id = f.lead_id
+            inner join marts.fct_lead_outcomes as o on o.lead_id = f.lead_id
             where f.clock_started_at <= f.as_of_at - interval {int(follow_up_days)} day
         )
         select rep_id, response_bucket, log_minutes, {", ".join(CONTROLS)},
                count(*)::bigint as n, min(seconds_to_first_response) as min_seconds, {outcome_sums}
         from leads as o
         group by all
+        order by all  -- a fixed row order: the fits' float sums (and so their last digits) depend on it
     """
 
 
