@@ -7,6 +7,8 @@ then joined column-wise with Arrow compute. This is what keeps 10M leads within 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -279,3 +281,8 @@ def lines_bytes(lines: pa.Array) -> bytes:
     offsets = np.frombuffer(terminated.buffers()[1], np.int32, len(terminated) + 1, terminated.offset * 4)
     data = terminated.buffers()[2]
     return data.to_pybytes()[offsets[0]:offsets[-1]]
+
+
+def iso_utc(ms: int) -> str:
+    """One instant as ``2026-03-08T14:03:07.123Z`` (for the manifest)."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
