@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from orchestration.ingest.loader import ensure_raw_schema
+from orchestration.ingest.raw_schema import ensure_raw_schema
 from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF
 
 UTC = dt.timezone.utc

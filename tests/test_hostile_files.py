@@ -10,7 +10,7 @@ import io
 import duckdb
 import pytest
 
-from orchestration.ingest.loader import ContractError
+from orchestration.ingest.batches import ContractError
 from orchestration.ingest.record_count import count_csv_records
 from orchestration.ingest.service import ingest_entity
 

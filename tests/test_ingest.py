@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.ingest.loader import ContractError
+from orchestration.ingest.batches import ContractError
 from orchestration.ingest.service import ingest_entity
 
 LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
@@ -254,7 +254,7 @@ def _mixed_extracts(settings):
 def test_slices_load_exactly_what_one_slice_loads(settings, tmp_path, monkeypatch):
     """Every file its own slice (a one-byte slice size) gives the same rows, rejects and
     accounting as everything in one slice."""
-    from orchestration.ingest import loader
+    from orchestration.ingest import loader, validation
 
     _mixed_extracts(settings)
     whole = duckdb.connect(str(tmp_path / "whole.duckdb"))
@@ -262,8 +262,8 @@ def test_slices_load_exactly_what_one_slice_loads(settings, tmp_path, monkeypatc
     ingest(settings, "sms", whole)
 
     slices = []
-    real = loader.validate_and_insert
-    monkeypatch.setattr(loader, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
+    real = validation.validate_and_insert
+    monkeypatch.setattr(validation, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
     monkeypatch.setattr(loader, "SLICE_BYTES", 1)
     sliced = duckdb.connect(str(tmp_path / "sliced.duckdb"))
     _, leads = ingest(settings, "leads", sliced)
@@ -277,11 +277,11 @@ def test_slices_load_exactly_what_one_slice_loads(settings, tmp_path, monkeypatc
 
 
 def test_a_bad_file_in_a_later_slice_rolls_back_the_earlier_slices(settings, monkeypatch):
-    from orchestration.ingest import loader
+    from orchestration.ingest import loader, validation
 
     slices = []
-    real = loader.validate_and_insert
-    monkeypatch.setattr(loader, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
+    real = validation.validate_and_insert
+    monkeypatch.setattr(validation, "validate_and_insert", lambda *a, **k: slices.append(1) or real(*a, **k))
     monkeypatch.setattr(loader, "SLICE_BYTES", 1)
     for day in range(1, 4):
         write(settings, f"leads/leads_2026-11-0{day}.csv", f"{LEADS_HEADER}\nL{day},2026-11-01T09:00:00Z,,web,50,,,\n")

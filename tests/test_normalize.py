@@ -11,7 +11,7 @@ import phonenumbers
 import pytest
 
 from orchestration.ingest import normalize as n
-from orchestration.ingest.loader import prepare_connection
+from orchestration.ingest.raw_schema import prepare_connection
 
 UTC = dt.timezone.utc
 

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from orchestration.ingest import contract as c
-from orchestration.ingest.loader import EntityLoadResult
+from orchestration.ingest.batches import EntityLoadResult
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
 from orchestration.quality.availability import record_status, status_from_extract_counts

@@ -19,9 +19,11 @@ import pyarrow as pa
 
 from orchestration.ingest import contract as c
 from orchestration.ingest.files import LandingFile, scan
-from orchestration.ingest.loader import ContractError, ensure_raw_schema, load_entity, prepare_connection, raw_columns
+from orchestration.ingest.batches import ContractError
+from orchestration.ingest.loader import load_entity
 from orchestration.ingest.normalize import companion_columns
 from orchestration.ingest.mapping import MappingError, load_sources
+from orchestration.ingest.raw_schema import ensure_raw_schema, prepare_connection, raw_columns
 from orchestration.quality.availability import OutputStatus, status_from_extract_counts
 from orchestration.settings import Settings
 

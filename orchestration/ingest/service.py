@@ -7,9 +7,11 @@ import datetime as dt
 import duckdb
 
 from orchestration.ingest import contract as c
+from orchestration.ingest.batches import EntityLoadResult
 from orchestration.ingest.files import in_window, scan
-from orchestration.ingest.loader import EntityLoadResult, ensure_raw_schema, load_entity, prepare_connection
+from orchestration.ingest.loader import load_entity
 from orchestration.ingest.mapping import SourcesConfig, load_sources
+from orchestration.ingest.raw_schema import ensure_raw_schema, prepare_connection
 from orchestration.settings import Settings
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.ingest import contract as c
-from orchestration.ingest.loader import raw_columns
+from orchestration.ingest.raw_schema import raw_columns
 from orchestration.settings import EXPECTATIONS_DIR
 
 SEVERITIES = ("error", "warning")
