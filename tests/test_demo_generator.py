@@ -28,6 +28,7 @@ import pytest
 
 from orchestration.demo.generator import MANIFEST_NAME, SOURCES_YAML, generate
 from orchestration.ingest.contract import ENTITY_BY_NAME, QUARANTINE_REASONS
+from orchestration.metric_definitions import response_buckets
 
 EVENT_ENTITIES = ("leads", "lead_status_history", "appointments", "opportunities", "calls", "sms", "emails")
 EXT = {"leads": "csv", "lead_status_history": "csv", "appointments": "csv", "calls": "csv",
@@ -36,7 +37,7 @@ ZONES = {"crm": ZoneInfo("America/New_York"), "telephony": dt.timezone.utc, "mes
 LOAD_TIME = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 BOOLS = {"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"}
 BOT_MARKERS = ("python-requests", "headlesschrome", "bot", "curl/", "scrapy", "go-http-client")
-BUCKET_EDGES = [300, 900, 3600, 14400, 86400]
+BUCKET_EDGES = [upper for _, _, upper in response_buckets()[:-1]]  # seconds, from the metric definitions
 
 
 # ------------------------------------------------------------------------------------------
@@ -555,3 +556,135 @@ def test_organisation_dimensions(landing):
     owners = {r["owner_rep_id"] for r in landing.kept["leads"]}
     assert owners <= set(reps.rep_id)
     assert m["rows"]["reps"] == len(reps)
+
+
+# ============================================================================================
+# Unit tests of the generator's pure helpers (hand-computed values)
+# ============================================================================================
+
+
+def test_planted_buckets_have_the_metric_definitions_edges():
+    from orchestration.demo import catalog
+
+    assert [(lo, hi) for _, lo, hi in catalog.BUCKETS] == [(lo, hi) for _, lo, hi in response_buckets()]
+    assert [lab for lab, _, _ in catalog.BUCKETS][:-1] == [lab for lab, _, _ in response_buckets()][:-1]
+
+
+def test_categorical_and_bucket_of():
+    from orchestration.demo.activities import bucket_of
+    from orchestration.demo.draws import categorical
+
+    u = np.array([0.0, 0.1999, 0.2, 0.49, 0.5, 0.999])
+    assert categorical((2, 3, 5), u).tolist() == [0, 0, 1, 1, 2, 2]
+    ms = np.array([0, 299_999, 300_000, 899_999, 3_600_000, 86_399_999, 86_400_000, 10 ** 10])
+    assert bucket_of(ms).tolist() == [0, 0, 1, 1, 3, 4, 5, 5]
+
+
+def test_conversion_probability_is_the_planted_logistic_model():
+    from orchestration.demo.responses import conversion_probability
+
+    # reference cell (0-5m, paid_search, warm): logistic(-1.60); 24h+, referral, hot:
+    # logistic(-1.60 + log 0.20 + 0.55 + 0.55) = logistic(-2.109438)
+    p = conversion_probability(np.array([0, 5]), np.array([0, 3]), np.array([1, 2]))
+    assert p == pytest.approx([0.167981615, 0.108182885], abs=1e-9)
+
+
+def test_rolling_target_carries_need_over_closed_days_and_takes_the_weekly_maximum():
+    from orchestration.demo.roster import rolling_target
+
+    need = np.array([np.nan, 2.5, np.nan, np.nan, 7.1, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert rolling_target(need, 10).tolist() == [3, 8, 8, 8, 8, 8, 8, 8, 3, 3]  # at least MIN_REPS_PER_TEAM
+    assert rolling_target(np.full(4, np.nan), 4).tolist() == [3, 3, 3, 3]
+
+
+def test_pack_slots_books_each_rep_in_order_of_wish():
+    from orchestration.demo.funnel import pack_slots
+
+    order, rank, last, start = pack_slots(np.array([0, 0, 1, 0]), np.array([0, 0, 60, 90]),
+                                          next_free=np.array([30, 0]), slot=30)
+    assert order.tolist() == [0, 1, 3, 2]
+    assert rank.tolist() == [0, 1, 2, 0]
+    assert last.tolist() == [False, False, True, True]
+    assert start.tolist() == [30, 60, 90, 60]  # rep 0 busy until 30; then back to back; rep 1 free
+    _, _, _, start = pack_slots(np.array([0, 0]), np.array([0, 200]), next_free=np.array([0]), slot=30)
+    assert start.tolist() == [0, 200]
+
+
+def test_previous_status_and_first_per_lead():
+    from orchestration.demo.replies import first_per_lead
+    from orchestration.demo.world import previous_codes
+
+    prev = previous_codes(np.array([1, 1, 1, 4, 4, 7]), np.array([0, 1, 2, 0, 3, 0]))
+    assert prev.tolist() == [-1, 0, 1, -1, 0, -1]
+    assert first_per_lead(np.array([5, 3, 5, 3, 9]), np.array([50, 40, 20, 45, 1])).tolist() == [1, 2, 4]
+
+
+def test_special_lead_counts_holidays_and_test_addresses():
+    from orchestration.demo.anomalies import test_lead_email
+    from orchestration.demo.arrivals import holiday_days, special_lead_count
+    from orchestration.demo.org import Holiday
+
+    assert special_lead_count(1000, 0.02, 0.15) == 3
+    assert special_lead_count(10, 0.01, 0.05) == 1  # messy at all: at least one
+    assert special_lead_count(1000, 0.0, 0.15) == 0
+    holidays = [Holiday(dt.date(2026, 1, 1), dt.date(2026, 1, 1), "", "New Year's Day"),
+                Holiday(dt.date(2026, 11, 26), dt.date(2026, 11, 27), "T-NYC", "Thanksgiving"),
+                Holiday(dt.date(2026, 12, 24), dt.date(2026, 12, 26), "T-LON", "Christmas shutdown")]
+    assert holiday_days(holidays, "T-NYC").tolist() == [20454, 20783, 20784]
+    assert [test_lead_email(k, "7") for k in range(3)] == [
+        "test+7@speedlead-internal.test", "brightpath.qa7@outlook.com", "qa.7@speedlead-internal.test"]
+
+
+def test_iso_utc():
+    from orchestration.demo.textfmt import iso_utc
+
+    assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+
+
+def _sink(tmp_path):
+    from orchestration.demo.org import TzTable, to_ms
+    from orchestration.demo.sink import Lookups, Sink
+
+    t0 = to_ms(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+    tz = TzTable("America/New_York", t0 - 86_400_000, t0 + 30 * 86_400_000)
+    lookups = Lookups(rep_ids=["R00001", "R00002"], team_ids=["T-NYC"], campaigns=["spring, sale"])
+    return Sink(tmp_path, t0, 30, dt.date(2026, 3, 1), 42, 0.0, tz, lookups), t0
+
+
+def test_sink_column_specs_produce_the_contract_text(tmp_path):
+    import pyarrow as pa
+
+    sink, _ = _sink(tmp_path)
+    sent = 1_772_978_587_123  # 2026-03-08T14:03:07.123Z
+    names, cols, meta = sink._format("sms", {
+        "sent": np.array([sent, sent + 1000]), "direction": np.array([0, 1]), "from": np.array([14155550123, 0]),
+        "to": np.array([447700900123, 14155550123]), "rep": np.array([1, -1]), "status": np.array([0, 4]),
+        "auto": np.array([1, 0]), "lead": np.array([42, -1]), "tag": np.array([0, 2]), "no": np.array([0, 1]),
+        "_event": np.array([sent, sent + 1000])})
+    text = dict(zip(names, [c.to_pylist() for c in cols]))
+    assert names == [c.name for c in ENTITY_BY_NAME["sms"].columns if c.name != "score_tier"]
+    assert text["sent_at"] == ["2026-03-08T14:03:07.123Z", "2026-03-08T14:03:08.123Z"]
+    assert text["direction"] == ["outbound", "inbound"]
+    assert text["from_number"] == ["+14155550123", None]
+    assert text["to_number"] == ["+447700900123", "+14155550123"]
+    assert text["rep_id"] == ["R00002", None]
+    assert text["delivery_status"] == ["delivered", "received"]
+    assert text["is_automated"] == ["true", "false"]
+    assert text["lead_id"] == ["L00000043", None]
+    assert all(re.fullmatch(r"SM[0-9a-f]{32}", m) for m in text["message_id"])
+    assert text["message_id"][0] != text["message_id"][1]
+    assert meta["plain"].tolist() == [True, False]  # tagged rows are never copied into bad rows
+    assert sink.with_lead_id["sms"] == 1 and dict(sink.tags["sms"]) == {0: 1, 2: 1}
+    # CRM timestamps: New York wall-clock time, naive or with the offset (EDT from 07:00 UTC that day)
+    names, cols, meta = sink._format("lead_status_history", {
+        "g": np.array([6, 6]), "status": np.array([0, 1]), "changed": np.array([sent, sent]),
+        "prev": np.array([-1, 0]), "rep": np.array([-1, 0]), "aware": np.array([False, True]),
+        "_event": np.array([sent, sent])})
+    text = dict(zip(names, [c.to_pylist() for c in cols]))
+    assert text == {"lead_id": ["L00000007", "L00000007"], "status": ["new", "working"],
+                    "changed_at": ["2026-03-08 10:03:07.123", "2026-03-08T10:03:07.123-04:00"],
+                    "previous_status": [None, "new"], "rep_id": [None, "R00001"]}
+    assert sink.aware_rows["lead_status_history"] == 1
+    assert isinstance(cols[0], pa.Array)
+

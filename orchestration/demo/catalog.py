@@ -103,6 +103,7 @@ CAMPAIGNS: tuple[tuple[str, int, float, float | None], ...] = (
 # The planted effect and the funnel parameters (all stored in the manifest)
 # --------------------------------------------------------------------------------------------
 
+# The planted effect's own buckets (the manifest records these labels and int seconds); a test checks the edges.
 BUCKETS = (
     ("0-5m", 0, 300),
     ("5-15m", 300, 900),
