@@ -86,6 +86,23 @@ _REP = Column("label", "rep", table="rep_ids")
 _DIRECTION = Column("label", "direction", table=DIRECTIONS)
 _AUTOMATED = Column("label", "auto", table=BOOL_TEXT, json_bool=True)
 
+
+def _message_columns(id_column: str, prefix: str, salt: int, sender: Column, recipient: Column,
+                     statuses: tuple[str, ...], addresses: tuple[str, str]) -> dict[str, Column]:
+    """SMS and emails share their columns but for the id, the address columns and the statuses."""
+    return {
+        id_column: Column("hex_id", prefix=prefix, salt=salt),
+        "sent_at": Column("time", "sent"),
+        "direction": _DIRECTION,
+        addresses[0]: sender,
+        addresses[1]: recipient,
+        "rep_id": _REP,
+        "delivery_status": Column("label", "status", table=statuses),
+        "is_automated": _AUTOMATED,
+        "lead_id": _lead_ref(optional=True),
+    }
+
+
 # One spec per entity: column -> how its text is produced (contract order is applied on output).
 COLUMNS: dict[str, dict[str, Column]] = {
     "leads": {
@@ -135,28 +152,10 @@ COLUMNS: dict[str, dict[str, Column]] = {
         "duration_seconds": Column("int", "dur"),
         "lead_id": _lead_ref(optional=True),
     },
-    "sms": {
-        "message_id": Column("hex_id", prefix="SM", salt=2),
-        "sent_at": Column("time", "sent"),
-        "direction": _DIRECTION,
-        "from_number": Column("phone", "from"),
-        "to_number": Column("phone", "to"),
-        "rep_id": _REP,
-        "delivery_status": Column("label", "status", table=SMS_STATUSES),
-        "is_automated": _AUTOMATED,
-        "lead_id": _lead_ref(optional=True),
-    },
-    "emails": {
-        "email_id": Column("hex_id", prefix="EM", salt=3),
-        "sent_at": Column("time", "sent"),
-        "direction": _DIRECTION,
-        "from_address": Column("text", "from_addr"),
-        "to_address": Column("text", "to_addr"),
-        "rep_id": _REP,
-        "delivery_status": Column("label", "status", table=EMAIL_STATUSES),
-        "is_automated": _AUTOMATED,
-        "lead_id": _lead_ref(optional=True),
-    },
+    "sms": _message_columns("message_id", "SM", 2, Column("phone", "from"), Column("phone", "to"), SMS_STATUSES,
+                            addresses=("from_number", "to_number")),
+    "emails": _message_columns("email_id", "EM", 3, Column("text", "from_addr"), Column("text", "to_addr"),
+                               EMAIL_STATUSES, addresses=("from_address", "to_address")),
 }
 CRM_TEXT_TIMESTAMPS = {e: tuple(name for name, col in COLUMNS[e].items() if col.kind == "time")
                        for e in CRM_ENTITIES}
