@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, apply_process_env, get_settings
+from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
 
 DEMO_MANIFEST = "_demo_manifest.json"
 
@@ -121,27 +121,15 @@ def _report_gates(run_id: str, settings, run_succeeded: bool = True) -> bool:
     the run never reached are counted as not run, so the line cannot read as all clear."""
     import duckdb
 
-    from orchestration import warehouse
+    from orchestration.quality.gates import recorded_for_run
     from orchestration.quality.suites import load_suites
 
     planned = len(load_suites())
-    gates, alerts = [], []
-    if settings.warehouse_path.exists():
-        with warehouse.warehouse_lock(settings):
-            try:
-                con = warehouse.reader(settings)
-            except duckdb.IOException as exc:  # a process outside the lock (dbt by hand) holds the file
-                print(f"\ndata-quality gates: results unreadable, the warehouse is in use: {exc}", file=sys.stderr)
-                return False
-            try:
-                if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality' "
-                               "AND table_name = 'gate_results'").fetchone()[0]:
-                    gates = con.execute("SELECT suite, passed, blocking, failed_expectations, failing_rows "
-                                        "FROM quality.gate_results WHERE run_id = ? ORDER BY suite", [run_id]).fetchall()
-                    alerts = con.execute("SELECT severity, subject, what_failed, how_to_fix FROM quality.alerts "
-                                         "WHERE run_id = ? ORDER BY severity, subject", [run_id]).fetchall()
-            finally:
-                con.close()
+    try:
+        gates, alerts = recorded_for_run(settings, run_id)
+    except duckdb.IOException as exc:
+        print(f"\ndata-quality gates: results unreadable, the warehouse is in use: {exc}", file=sys.stderr)
+        return False
     failed = [g for g in gates if not g[1] and g[2]]
     warned = [g for g in gates if not g[1] and not g[2]]
     not_run = max(planned - len(gates), 0)
@@ -224,9 +212,10 @@ def cmd_ui(args) -> int:
 
     settings = get_settings()
     settings.ensure_dirs()
-    apply_process_env(settings)
     prepare_manifest()
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    # dagster dev, its code server and run workers inherit DAGSTER_HOME, the warehouse path and
+    # telemetry off from here: importing the definitions exports nothing.
+    env = {**os.environ, **settings.process_env()}
     dagster = str(Path(sys.executable).parent / "dagster")
     child = subprocess.Popen([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
                              cwd=PROJECT_ROOT, env=env)
@@ -261,7 +250,6 @@ def cmd_docs(args) -> int:
     from orchestration.warehouse import warehouse_lock
 
     settings = get_settings()
-    apply_process_env(settings)
     with warehouse_lock(settings):  # dbt opens the warehouse to read the catalogue
         path = generate_dbt_docs(DBT_EXECUTABLE, DBT_PROJECT_DIR, {**os.environ, **settings.dbt_env()}, settings.output_dir)
     print(f"dbt docs catalogue: {path}")
@@ -280,7 +268,6 @@ def cmd_dbt(args) -> int:
     from orchestration.dbt_project import DBT_EXECUTABLE
 
     settings = get_settings()
-    apply_process_env(settings)
     env = {**os.environ, **settings.dbt_env()}
     return subprocess.call([DBT_EXECUTABLE, *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR),
                             "--profiles-dir", str(DBT_PROJECT_DIR)], env=env)

@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from orchestration.ingest import contract as c
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse import WAREHOUSE_POOL
 
 speed_to_lead_job = dg.define_asset_job(
     "speed_to_lead_job",
@@ -18,14 +20,14 @@ leadership_job = dg.define_asset_job(
 
 
 def full_load_run_config() -> dict:
-    """Run config that makes every ingestion asset read the whole landing directory (and every
-    SQL source row), whatever partition the run is for: the first load, or a reload after a fix."""
-    from orchestration.assets.ingestion import ingestion_assets
+    """Run config that makes every ingestion asset (``raw/<entity>``) read the whole landing
+    directory (and every SQL source row), whatever partition the run is for: the first load, or
+    a reload after a fix."""
+    return {"ops": {dg.AssetKey(["raw", e.name]).to_python_identifier(): {"config": {"full_load": True}}
+                    for e in c.ENTITIES}}
 
-    return {"ops": {a.op.name: {"config": {"full_load": True}} for a in ingestion_assets}}
 
-
-@dg.op(pool="warehouse", description="Purge raw personal data older than STL_RETENTION_DAYS (docs/delivery.md).")
+@dg.op(pool=WAREHOUSE_POOL, description="Purge raw personal data older than STL_RETENTION_DAYS (docs/delivery.md).")
 def purge_personal_data(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> None:
     from orchestration.delivery.privacy import pseudonym_key
     from orchestration.delivery.retention import purge_personal_data as purge

@@ -2,12 +2,14 @@
 
 import dagster as dg
 
-from orchestration.settings import get_settings
+from orchestration.settings import Settings
 
-_settings = get_settings()
 
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=_settings.partitions_start.isoformat(),
-    timezone=_settings.schedule_timezone,
-    end_offset=1,  # today's partition exists, so files landed today can be ingested today
-)
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """From STL_PARTITIONS_START, days cut in STL_SCHEDULE_TIMEZONE. Built once, with the
+    definitions (orchestration/definitions.py), so importing this module reads no settings."""
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.partitions_start.isoformat(),
+        timezone=settings.schedule_timezone,
+        end_offset=1,  # today's partition exists, so files landed today can be ingested today
+    )

@@ -18,7 +18,6 @@ import datetime as dt
 import errno
 import fcntl
 import json
-import logging
 import os
 import socket
 import sys
@@ -31,9 +30,10 @@ from typing import TextIO
 
 import dagster as dg
 
-from orchestration.settings import Settings, apply_process_env
+from orchestration.progress import progress_streams
+from orchestration.settings import Settings
+from orchestration.warehouse import WAREHOUSE_POOL
 
-WAREHOUSE_POOL = "warehouse"  # the pool every warehouse-writing step belongs to (assets/ingestion.py)
 # Tags on every run started here: enough to tell later whether the run's process is still alive.
 TAG_PID, TAG_HOST, TAG_PROCESS_START = "stl/pid", "stl/host", "stl/process_start"
 
@@ -259,49 +259,7 @@ def wait_for_pool(instance: dg.DagsterInstance, notify: Notify = _to_stderr, pol
 
 
 # ---------------------------------------------------------------------------------------------
-# Progress lines and the run log
-
-
-class _ProgressHandler(logging.Handler):
-    """One terminal line per finished step with its wall time; every record to the run log."""
-
-    def __init__(self, terminal: TextIO | None, log_file: TextIO | None):
-        super().__init__(logging.DEBUG)
-        self.terminal, self.log_file = terminal, log_file
-        self.started: dict[str, float] = {}
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.log_file is not None:
-            self.log_file.write(self.format(record) + "\n")
-            self.log_file.flush()
-        event = getattr(record, "dagster_meta", {}).get("dagster_event")
-        if self.terminal is None or event is None or event.step_key is None:
-            return
-        kind = event.event_type_value
-        if kind == "STEP_START":
-            self.started[event.step_key] = record.created
-        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-            seconds = record.created - self.started.get(event.step_key, record.created)
-            verdict = "ok" if kind == "STEP_SUCCESS" else "FAILED"
-            self.terminal.write(f"  {event.step_key:60s} {seconds:7.2f} s  {verdict}\n")
-            self.terminal.flush()
-        elif kind == "ENGINE_EVENT" and (event.message or "").startswith("Step blocked by limit for pool"):
-            self.terminal.write(f"  {event.step_key}: waiting for a {WAREHOUSE_POOL} pool slot held by another run\n")
-            self.terminal.flush()
-
-
-# Set by run_main_job for the run it starts (the logger is built inside Dagster's execution).
-_progress_streams: dict[str, TextIO | None] = {"terminal": None, "log_file": None}
-
-
-@dg.logger(description="stl's terminal progress (one line per step) and run log file; set up by `stl run`.")
-def stl_progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.getLogger(f"stl.run.{init_context.run_id}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.handlers = [_ProgressHandler(_progress_streams["terminal"], _progress_streams["log_file"])]
-    return logger
+# The run log
 
 
 def run_log_path(settings: Settings, run_id: str) -> Path:
@@ -330,8 +288,8 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
     warnings go to the run log (``run_log_path``). ``wait``: queue behind a run in progress
     (else raise RunInProgress). Returns the Dagster ExecuteInProcessResult."""
     settings.ensure_dirs()
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    apply_process_env(settings)
+    # This process runs the job: its DAGSTER_HOME is the settings' (the instance of every stl run).
+    os.environ.update(settings.process_env())
 
     lock = RunLock(settings)
     left_behind = lock.acquire(command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), wait=wait, notify=notify)
@@ -345,14 +303,13 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
 
         from orchestration.definitions import defs
         from orchestration.jobs import full_load_run_config
-        from orchestration.partitions import daily_partitions
 
         instance = dg.DagsterInstance.get()
         recover_dead_runs(instance, notify)
         wait_for_pool(instance, notify)
 
-        key = partition.isoformat() if partition else daily_partitions.get_last_partition_key()
         job = defs.resolve_job_def("speed_to_lead_job")
+        key = partition.isoformat() if partition else job.partitions_def.get_last_partition_key()
         run_config = full_load_run_config() if full_load else {}
         run_id = str(uuid.uuid4())
         lock.note_run_id(run_id)
@@ -360,11 +317,11 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as log_file, contextlib.ExitStack() as stack:
             if quiet:
-                _progress_streams.update(terminal=stack.enter_context(_quiet_run_output(log_file)), log_file=log_file)
+                progress_streams.update(terminal=stack.enter_context(_quiet_run_output(log_file)), log_file=log_file)
                 run_config["loggers"] = {"stl_progress": {}}
             else:
                 # A terminal that asked for the full stream gets Dagster's INFO lines; the log keeps them too.
-                _progress_streams.update(terminal=None, log_file=log_file)
+                progress_streams.update(terminal=None, log_file=log_file)
                 run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}, "stl_progress": {}}
             try:
                 result = job.execute_in_process(
@@ -372,7 +329,7 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
                     run_id=run_id, tags=ProcessIdentity.current().tags(),
                 )
             finally:
-                _progress_streams.update(terminal=None, log_file=None)
+                progress_streams.update(terminal=None, log_file=None)
             _write_failure_tracebacks(result, log_file)
         return result
     finally:

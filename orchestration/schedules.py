@@ -1,5 +1,6 @@
 """Schedules: the daily pipeline (yesterday's extracts) and the leadership snapshot run (weekly by
-default, daily with STL_SNAPSHOT_FREQUENCY=daily), both in STL_SCHEDULE_TIMEZONE."""
+default, daily with STL_SNAPSHOT_FREQUENCY=daily), both in STL_SCHEDULE_TIMEZONE. Built by
+``build_schedules`` from the settings when the definitions are built."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
@@ -7,14 +8,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from orchestration.jobs import leadership_job, retention_job, speed_to_lead_job
-from orchestration.settings import get_settings
+from orchestration.settings import Settings
 
-# At 06:00 each day, for the previous day's partition.
-daily_pipeline_schedule = dg.build_schedule_from_partitioned_job(
-    speed_to_lead_job, name="daily_pipeline_schedule", hour_of_day=6, minute_of_hour=0
-)
-
-_settings = get_settings()
 LEADERSHIP_CRON = {"weekly": "0 7 * * 1", "daily": "0 7 * * *"}  # Mondays / every day, 07:00
 
 
@@ -26,18 +21,28 @@ def leadership_run_request(scheduled_local_date: dt.date) -> dg.RunRequest:
                          tags={"snapshot_run_date": day})
 
 
-@dg.schedule(
-    name="weekly_leadership_schedule",  # the name predates STL_SNAPSHOT_FREQUENCY=daily
-    job=leadership_job,
-    cron_schedule=LEADERSHIP_CRON[_settings.snapshot_frequency],
-    execution_timezone=_settings.schedule_timezone,
-)
-def weekly_leadership_schedule(context: dg.ScheduleEvaluationContext):
-    tick = context.scheduled_execution_time.astimezone(ZoneInfo(_settings.schedule_timezone))
-    return leadership_run_request(tick.date())
+def leadership_schedule(settings: Settings) -> dg.ScheduleDefinition:
+    timezone = settings.schedule_timezone
+
+    @dg.schedule(
+        name="weekly_leadership_schedule",  # the name predates STL_SNAPSHOT_FREQUENCY=daily
+        job=leadership_job,
+        cron_schedule=LEADERSHIP_CRON[settings.snapshot_frequency],
+        execution_timezone=timezone,
+    )
+    def weekly_leadership_schedule(context: dg.ScheduleEvaluationContext):
+        tick = context.scheduled_execution_time.astimezone(ZoneInfo(timezone))
+        return leadership_run_request(tick.date())
+
+    return weekly_leadership_schedule
 
 
-retention_schedule = dg.ScheduleDefinition(
-    name="retention_schedule", job=retention_job, cron_schedule="0 3 * * *",  # daily, before the 06:00 pipeline
-    execution_timezone=_settings.schedule_timezone,
-)
+def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
+    return [
+        # At 06:00 each day (the partitions' timezone), for the previous day's partition.
+        dg.build_schedule_from_partitioned_job(speed_to_lead_job, name="daily_pipeline_schedule",
+                                               hour_of_day=6, minute_of_hour=0),
+        leadership_schedule(settings),
+        dg.ScheduleDefinition(name="retention_schedule", job=retention_job, cron_schedule="0 3 * * *",  # daily, before the 06:00 pipeline
+                              execution_timezone=settings.schedule_timezone),
+    ]

@@ -8,6 +8,7 @@ No other module reads environment variables: they receive a ``Settings`` (or tak
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ class Settings:
     # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
     # beyond it. DuckDB's own default is 80 % of RAM.
     duckdb_memory_limit: str = "8GB"
+    # How long a warehouse writer waits for the file lock before giving up (orchestration/warehouse.py).
+    warehouse_lock_timeout_seconds: int = 3600
     # Data-quality gates: a daily extract whose newest file is older than this (wall clock) is
     # late; alerts go to a JSON-lines log file and, when set, a webhook.
     max_extract_age_hours: float = 48.0
@@ -95,9 +98,6 @@ class Settings:
     pseudonym_key: str | None = None
     # Raw personal data (names, emails, phones, quarantined raw records) older than this is purged.
     retention_days: int = 365
-    # Test-only: the publish step writes this file and waits (until it is removed) just before
-    # committing, so a test can kill a run at a known point. Never set it in production.
-    test_pause_before_commit: Path | None = None
     # dbt target in dbt_project/profiles.yml: duckdb (the embedded warehouse) or spark
     # (docs/scale_out.md). On spark, raw tables reach Spark as Parquet under spark_dir.
     dbt_target: str = "duckdb"
@@ -129,6 +129,7 @@ class Settings:
             future_tolerance_seconds=int(env.get("STL_FUTURE_TOLERANCE_SECONDS", "300")),
             max_future_days=int(env.get("STL_MAX_FUTURE_DAYS", "730")),
             duckdb_memory_limit=env.get("STL_DUCKDB_MEMORY_LIMIT", "8GB"),
+            warehouse_lock_timeout_seconds=int(env.get("STL_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "3600")),
             max_extract_age_hours=float(env.get("STL_MAX_EXTRACT_AGE_HOURS", "48")),
             alert_webhook_url=env.get("STL_ALERT_WEBHOOK_URL") or None,
             alert_webhook_format=env.get("STL_ALERT_WEBHOOK_FORMAT", "slack").lower(),
@@ -143,7 +144,6 @@ class Settings:
             snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
             pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
             retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
-            test_pause_before_commit=Path(env["STL_TEST_PAUSE_BEFORE_COMMIT"]) if env.get("STL_TEST_PAUSE_BEFORE_COMMIT") else None,
             dbt_target=env.get("STL_DBT_TARGET", "duckdb"),
             spark_driver_memory=env.get("STL_SPARK_DRIVER_MEMORY", "4g"),
             spark_shuffle_partitions=int(env.get("STL_SPARK_SHUFFLE_PARTITIONS", "4")),
@@ -154,6 +154,30 @@ class Settings:
     def lock_path(self) -> Path:
         """The file lock every warehouse writer holds (DuckDB allows one writer process)."""
         return self.warehouse_path.with_suffix(self.warehouse_path.suffix + ".lock")
+
+    @property
+    def spark_raw_dir(self) -> Path:
+        """Spark target: the raw tables as Parquet, one folder per table (scale/spark.py writes them)."""
+        return self.spark_dir / "raw"
+
+    def spark_conf(self) -> dict[str, str]:
+        """Spark session settings for one machine: every core, few shuffle partitions (the default
+        200 means 200 tiny tasks per join on 2 cores), UTC everywhere (the models keep UTC wall
+        clocks in plain TIMESTAMPs), warehouse and metastore under spark_dir. Here rather than in
+        scale/spark.py because dbt_env() hands them to dbt-spark (STL_SPARK_CONF)."""
+        spark_dir = self.spark_dir
+        return {
+            "spark.master": "local[*]",
+            "spark.app.name": "speed-to-lead",
+            "spark.driver.memory": self.spark_driver_memory,
+            "spark.sql.shuffle.partitions": str(self.spark_shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dderby.system.home={spark_dir}",
+            "spark.sql.warehouse.dir": str(spark_dir / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=true",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+        }
 
     @property
     def gx_dir(self) -> Path:
@@ -192,12 +216,18 @@ class Settings:
         """Environment for a dbt subprocess: the target, the shared warehouse path (and on the
         spark target the session settings and raw Parquet folder), telemetry off."""
         env = {**TELEMETRY_OFF, "STL_DBT_TARGET": self.dbt_target, "STL_WAREHOUSE_PATH": str(self.warehouse_path),
-               "STL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit}
-        if self.dbt_target == "spark":
-            from orchestration.scale.spark import dbt_spark_env
-
-            env.update(dbt_spark_env(self))
+               "STL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+               # mart_kpi_by_period cuts its periods in this timezone, as the KPI snapshots do.
+               "STL_SCHEDULE_TIMEZONE": self.schedule_timezone}
+        if self.dbt_target == "spark":  # what profiles.yml's spark output and register_raw_sources read
+            env.update({"STL_SPARK_CONF": json.dumps(self.spark_conf()), "STL_SPARK_RAW_DIR": str(self.spark_raw_dir)})
         return env
+
+    def process_env(self) -> dict[str, str]:
+        """What a process running Dagster needs in its environment: dbt's variables (dbt_env) and
+        DAGSTER_HOME. Entry points apply it (apply_process_env) or hand it to a child (`stl ui`);
+        importing the definitions never does."""
+        return {**self.dbt_env(), "DAGSTER_HOME": str(self.dagster_home)}
 
 
 # Written into DAGSTER_HOME: telemetry off, and one step at a time touching the warehouse across
@@ -231,9 +261,17 @@ def _is_generated(text: str) -> bool:
 
 
 def apply_process_env(settings: Settings) -> None:
-    """Export the settings dbt and Dagster read themselves, and switch telemetry off."""
-    os.environ.update(settings.dbt_env())
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    """Export the settings dbt and Dagster read themselves, and switch telemetry off. For entry
+    points only (the `stl` commands): a DAGSTER_HOME already set is kept."""
+    env = settings.process_env()
+    os.environ.setdefault("DAGSTER_HOME", env.pop("DAGSTER_HOME"))
+    os.environ.update(env)
+
+
+def is_set(name: str) -> bool:
+    """Whether the environment sets ``name`` (non-empty): the Dagster resources take such a
+    variable as an EnvVar, resolved when a run starts, and otherwise this module's default."""
+    return bool(os.environ.get(name))
 
 
 _settings: Settings | None = None

@@ -12,10 +12,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.dbt_project import PARENT_PID_ENV, dbt_project
 from orchestration.resources import WarehouseResource
 from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
+from orchestration.warehouse import WAREHOUSE_POOL
 
 
 class SpeedToLeadTranslator(DagsterDbtTranslator):
@@ -34,9 +34,10 @@ class SpeedToLeadTranslator(DagsterDbtTranslator):
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt opens the DuckDB file itself: hold the writer lock for the whole build.
     with warehouse.lock():
-        # The dbt launcher checks that the process that started it is this one (it may have died
-        # between the fork and the launcher's prctl): see dbt_project.py.
-        os.environ[PARENT_PID_ENV] = str(os.getpid())
+        # dagster-dbt hands dbt this process's environment: the resource's warehouse and target
+        # (whatever the entry point exported), and the pid the dbt launcher checks is still its
+        # parent (it may have died between the fork and the launcher's prctl): dbt_project.py.
+        os.environ.update({**warehouse.settings().dbt_env(), PARENT_PID_ENV: str(os.getpid())})
         if warehouse.settings().dbt_target == SPARK_TARGET:
             # Spark reads the raw tables as Parquet; hand it this run's rows first.
             export_raw_to_parquet(warehouse.settings())

@@ -13,20 +13,23 @@ from filelock import FileLock, Timeout
 
 from orchestration.settings import Settings
 
-LOCK_TIMEOUT_SECONDS = 3600
+# Dagster's concurrency pool of every step that writes the warehouse (limit 1 in the generated
+# dagster.yaml): runs queue in Dagster instead of waiting on the file lock below.
+WAREHOUSE_POOL = "warehouse"
 
 
 @contextmanager
 def warehouse_lock(settings: Settings) -> Iterator[None]:
     """The writers' file lock (an flock: the kernel frees it when its holder dies). A writer that
-    has to wait says so once, instead of waiting up to an hour in silence."""
+    has to wait says so once, instead of waiting up to its time-out (an hour) in silence."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.lock_path), timeout=LOCK_TIMEOUT_SECONDS)
+    timeout = settings.warehouse_lock_timeout_seconds
+    lock = FileLock(str(settings.lock_path), timeout=timeout)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         sys.stderr.write(f"waiting for the warehouse lock {settings.lock_path}: another process is writing "
-                         f"{settings.warehouse_path} (at most {LOCK_TIMEOUT_SECONDS} s)\n")
+                         f"{settings.warehouse_path} (at most {timeout} s)\n")
         lock.acquire()
     try:
         yield

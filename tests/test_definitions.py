@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import child_env
 
 from orchestration.ingest import contract as c
+from orchestration.resources import WarehouseResource
 from orchestration.settings import PROJECT_ROOT
 from tests.test_ingest import write
 
@@ -60,8 +61,10 @@ def test_jobs_schedules_and_sensor(defs):
 
 
 def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):
-    from orchestration.sensors import landing_file_sensor
+    from orchestration.partitions import daily_partitions
+    from orchestration.sensors import landing_file_sensor as build_sensor
 
+    landing_file_sensor = build_sensor(settings, daily_partitions(settings))
     write(settings, "calls/calls_2026-11-01.csv", "call_id,started_at,direction\nC1,2026-11-01T09:00:00Z,outbound\n")
     write(settings, "calls/calls_2026-11-02.csv", "call_id,started_at,direction\nC2,2026-11-02T09:00:00Z,outbound\n")
     write(settings, "notes.txt", "not an extract")
@@ -77,3 +80,108 @@ def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):
         changed = landing_file_sensor(context)
     assert [r.partition_key for r in changed.run_requests] == ["2026-11-02"]
     assert set(json.loads(changed.cursor)) == {"calls/calls_2026-11-01.csv", "calls/calls_2026-11-02.csv", "notes.txt"}
+
+
+IMPORT_CHECK = """
+import json, os
+before = dict(os.environ)
+import orchestration.definitions
+after = dict(os.environ)
+print(json.dumps(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))))
+"""
+
+
+def test_importing_the_definitions_changes_no_environment_variable(tmp_path, dbt_manifest):
+    """Importing the code location exports nothing (it used to export DAGSTER_HOME, the warehouse
+    path and telemetry switches): a fresh interpreter without any of them set, before and after."""
+    env = {k: v for k, v in child_env(STL_DATA_DIR=str(tmp_path)).items()
+           if k not in ("DAGSTER_HOME", "DBT_SEND_ANONYMOUS_USAGE_STATS", "DO_NOT_TRACK", "GX_ANALYTICS_ENABLED")}
+    proc = subprocess.run([sys.executable, "-c", IMPORT_CHECK], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_warehouse_resource_fields_are_env_vars_when_set_else_the_settings_defaults(settings, monkeypatch):
+    for name in ("STL_WAREHOUSE_PATH", "STL_DUCKDB_MEMORY_LIMIT", "STL_WAREHOUSE_LOCK_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    unset = WarehouseResource.from_env()
+    assert (unset.warehouse_path, unset.duckdb_memory_limit, unset.lock_timeout_seconds) == (None, None, None)
+    resolved = unset.settings()  # None: the process settings, whose defaults are settings.py's
+    assert (resolved.warehouse_path, resolved.duckdb_memory_limit, resolved.warehouse_lock_timeout_seconds) == (
+        settings.warehouse_path, "8GB", 3600)
+
+    other = settings.data_dir / "elsewhere" / "w.duckdb"
+    monkeypatch.setenv("STL_WAREHOUSE_PATH", str(other))
+    monkeypatch.setenv("STL_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "7")
+    resource = WarehouseResource.from_env()
+    assert isinstance(resource.warehouse_path, dg.EnvVar) and resource.warehouse_path.env_var_name == "STL_WAREHOUSE_PATH"
+    assert getattr(resource.lock_timeout_seconds, "env_var_name", None) == "STL_WAREHOUSE_LOCK_TIMEOUT_SECONDS"
+    assert resource.duckdb_memory_limit is None
+
+    # The variables are read when the run starts, and every warehouse use in the run follows them.
+    monkeypatch.setenv("STL_WAREHOUSE_LOCK_TIMEOUT_SECONDS", "9")
+    seen = {}
+
+    @dg.asset
+    def probe(warehouse: WarehouseResource):
+        resolved = warehouse.settings()
+        seen.update(path=resolved.warehouse_path, lock=resolved.lock_path, timeout=resolved.warehouse_lock_timeout_seconds,
+                    landing=resolved.landing_dir)
+        with warehouse.writer() as con:
+            con.execute("CREATE TABLE t AS SELECT 42 AS x")
+
+    assert dg.materialize([probe], resources={"warehouse": resource}, instance=dg.DagsterInstance.ephemeral()).success
+    assert seen == {"path": other, "lock": other.with_name("w.duckdb.lock"), "timeout": 9,
+                    "landing": settings.landing_dir}
+    import duckdb
+
+    with duckdb.connect(str(other), read_only=True) as con:
+        assert con.execute("SELECT x FROM t").fetchall() == [(42,)]
+    assert not settings.warehouse_path.exists()
+
+
+def test_the_code_location_resources_come_from_the_environment(defs):
+    warehouse = defs.resources["warehouse"]
+    # The test session exported STL_WAREHOUSE_PATH (use_settings) before building the definitions.
+    assert isinstance(warehouse.warehouse_path, dg.EnvVar) and warehouse.warehouse_path.env_var_name == "STL_WAREHOUSE_PATH"
+
+
+def test_partitions_and_schedules_follow_the_settings_they_are_built_from(tmp_path):
+    import datetime as dt
+
+    from orchestration.partitions import daily_partitions
+    from orchestration.schedules import build_schedules
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, STL_PARTITIONS_START="2025-03-10", STL_SCHEDULE_TIMEZONE="America/Chicago",
+                             STL_SNAPSHOT_FREQUENCY="daily")
+    partitions = daily_partitions(settings)
+    assert partitions.get_first_partition_key() == "2025-03-10"
+    assert partitions.timezone == "America/Chicago"
+    schedules = {s.name: s for s in build_schedules(settings)}
+    leadership = schedules["weekly_leadership_schedule"]
+    assert (leadership.cron_schedule, leadership.execution_timezone) == ("0 7 * * *", "America/Chicago")
+    assert schedules["retention_schedule"].execution_timezone == "America/Chicago"
+    # A tick at 03:00 UTC on the 2nd is still the 1st in Chicago: that date picks the snapshot period.
+    tick = dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)
+    request = leadership.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests[0]
+    assert request.run_config["ops"]["snapshots__kpi_history"]["config"]["run_date"] == "2026-12-01"
+
+
+def test_modules_of_the_code_location_read_no_settings_at_import():
+    """partitions, schedules and sensors used to read the settings when imported; now only the
+    definitions' factory call does. A fresh interpreter imports them with get_settings broken."""
+    code = """
+import orchestration.settings as s
+def refuse():
+    raise AssertionError("settings read at import")
+s.get_settings = refuse
+s.Settings.from_env = classmethod(lambda cls, env=None: refuse())
+import orchestration.partitions, orchestration.schedules, orchestration.sensors, orchestration.jobs
+import orchestration.resources, orchestration.pipeline, orchestration.progress
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

@@ -81,9 +81,10 @@ def test_main_job_ends_with_report_exports_and_published_marts(delivered):
 def test_scheduled_run_appends_a_new_snapshot_version(delivered):
     import dagster as dg
 
-    from orchestration.schedules import weekly_leadership_schedule
+    from orchestration.schedules import leadership_schedule
 
     settings = delivered
+    weekly_leadership_schedule = leadership_schedule(settings)
     before = history(settings)
     period_start = before[0][1]
     # The Monday tick after the period the main job snapshotted: the same week again.
@@ -278,6 +279,11 @@ print(result.run_id)
 """
 
 
+# The same run, stopped at the publish commit point while the file named by argv[1] exists.
+PAUSED_LEADERSHIP_RUN = ("import sys; from pathlib import Path; from tests.pause_before_commit import install; "
+                         "install(Path(sys.argv[1]))" + LEADERSHIP_RUN)
+
+
 def _child_env(settings, **extra) -> dict:
     return {**child_env(), "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir), **extra}
 
@@ -286,8 +292,8 @@ def test_a_run_killed_while_publishing_changes_nothing(delivered, tmp_path):
     settings = delivered
     files_before, history_before = published_files(settings), history(settings)
     pause = tmp_path / "paused"
-    child = subprocess.Popen([sys.executable, "-c", LEADERSHIP_RUN], cwd=PROJECT_ROOT,
-                             env=_child_env(settings, STL_TEST_PAUSE_BEFORE_COMMIT=str(pause)),
+    child = subprocess.Popen([sys.executable, "-c", PAUSED_LEADERSHIP_RUN, str(pause)], cwd=PROJECT_ROOT,
+                             env=_child_env(settings),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not pause.exists() and child.poll() is None and time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from orchestration import pipeline
 from orchestration.pipeline import ProcessIdentity, RunInProgress, RunLock, recover_dead_runs
+from orchestration.warehouse import WAREHOUSE_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,7 +96,7 @@ def test_dead_runs_are_failed_and_their_pool_slots_freed_live_ones_are_not(setti
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     instance = dg.DagsterInstance.get()
     storage = instance.event_log_storage
-    storage.set_concurrency_slots(pipeline.WAREHOUSE_POOL, 3)
+    storage.set_concurrency_slots(WAREHOUSE_POOL, 3)
     host = socket.gethostname()
     dead = ProcessIdentity(_dead_pid(), host, "12345")
     runs = {
@@ -107,7 +108,7 @@ def test_dead_runs_are_failed_and_their_pool_slots_freed_live_ones_are_not(setti
     }
     for name, run in runs.items():
         instance.add_run(run)
-        assert storage.claim_concurrency_slot(pipeline.WAREHOUSE_POOL, run.run_id, f"raw__{name}").is_claimed
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run.run_id, f"raw__{name}").is_claimed
 
     messages: list[str] = []
     recovered = recover_dead_runs(instance, notify=messages.append)
@@ -130,13 +131,17 @@ def test_dead_runs_are_failed_and_their_pool_slots_freed_live_ones_are_not(setti
 # Whole runs, killed with SIGKILL at each phase (slow: one 300-lead dataset, six runs in all)
 
 
-class _Run:
-    """`stl run` as a subprocess, its merged output collected line by line."""
+STL = [str(Path(sys.executable).parent / "stl")]
 
-    def __init__(self, data_dir: Path, *args: str, **env: str):
-        full_env = {**child_env(), "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing"), **env}
+
+class _Run:
+    """`stl run` as a subprocess (``stl``: the command that stands for stl), its merged output
+    collected line by line."""
+
+    def __init__(self, data_dir: Path, *args: str, stl: list[str] = STL):
+        full_env = {**child_env(), "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing")}
         full_env.pop("DAGSTER_HOME", None)
-        self.process = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "run", *args], env=full_env,
+        self.process = subprocess.Popen([*stl, "run", *args], env=full_env,
                                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
@@ -234,9 +239,9 @@ def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(tmp_path):
     third.kill()
     assert _outputs(tmp_path) == old
 
-    # 4. Killed while publishing, just before the atomic swap.
+    # 4. Killed while publishing, just before the atomic swap (tests/pause_before_commit.py).
     pause = tmp_path / "pause_before_commit"
-    fourth = _Run(tmp_path, STL_TEST_PAUSE_BEFORE_COMMIT=str(pause))
+    fourth = _Run(tmp_path, stl=[sys.executable, "-m", "tests.pause_before_commit", str(pause)])
     fourth.wait_for(lambda: pause.exists())
     fourth.kill()
     assert _outputs(tmp_path) == old

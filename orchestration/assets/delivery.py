@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.assets.summary import write_atomically
 from orchestration.delivery import email_delivery, exports, privacy, publish, report, snapshots
 from orchestration.resources import WarehouseResource
 from orchestration.transform import dbt_models
+from orchestration.warehouse import WAREHOUSE_POOL
 
 MART_KEYS = sorted((k for k in dbt_models.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string())
 FACT_KEYS = [dg.AssetKey(["marts", "fct_lead_response"]), dg.AssetKey(["intermediate", "int_incident_outcomes"])]
@@ -135,7 +135,6 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         staged = publish.stage_published(con, privacy.pseudonym_key(settings), settings.published_dir, context.run_id,
                                          snapshots.history_with_pending_sql(context.run_id),
                                          snapshot[0]["metric_definition_version"] if snapshot else None)
-        publish.pause_for_tests(settings.test_pause_before_commit)
         version = publish.commit(con, context.run_id, settings.output_dir, settings.published_dir, staged)
     db = settings.published_dir / publish.PUBLISHED_DB
     return dg.MaterializeResult(metadata={

@@ -10,10 +10,8 @@ from orchestration.ingest.batches import EntityLoadResult
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
 from orchestration.quality.availability import record_status, status_from_extract_counts
-from orchestration.partitions import daily_partitions
 from orchestration.resources import WarehouseResource
-
-WAREHOUSE_POOL = "warehouse"  # Dagster concurrency pool: one warehouse writer at a time
+from orchestration.warehouse import WAREHOUSE_POOL
 
 
 class IngestConfig(dg.Config):
@@ -52,12 +50,12 @@ def load_metadata(result: EntityLoadResult) -> dict:
     }
 
 
-def _ingestion_asset(entity: c.Entity) -> dg.AssetsDefinition:
+def _ingestion_asset(entity: c.Entity, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", entity.name],
         group_name="ingestion",
         description=f"{entity.description} Loaded from the landing directory (and the SQL source, if set).",
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
@@ -75,7 +73,9 @@ def _ingestion_asset(entity: c.Entity) -> dg.AssetsDefinition:
     return _asset
 
 
-ingestion_assets = [_ingestion_asset(entity) for entity in c.ENTITIES]
+def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One asset per extract entity, partitioned by extract date (orchestration/partitions.py)."""
+    return [_ingestion_asset(entity, partitions_def) for entity in c.ENTITIES]
 
 
 @dg.asset(

@@ -7,12 +7,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from orchestration.assets.ingestion import WAREHOUSE_POOL
 from orchestration.quality.availability import InsufficientData, OutputStatus, available, record_status, unavailable
 from orchestration.resources import WarehouseResource
 from orchestration.stats import conversion, experiments, outliers, single_threaded_blas, staffing
 from orchestration.stats.forecast import forecast_arrivals, regularize
 from orchestration.stats.tables import write_table
+from orchestration.warehouse import WAREHOUSE_POOL
 
 GROUP = "statistics"
 FACT = dg.AssetKey(["marts", "fct_lead_response"])

@@ -15,6 +15,7 @@ from orchestration.ingest.matching import match_rates
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
 from orchestration.quality.availability import OUTPUT_BY_NAME, OUTPUTS, OutputStatus, current_status
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse import WAREHOUSE_POOL
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -102,7 +103,7 @@ def summary_markdown(summary: dict) -> str:
                                            "staffing_plan", "rep_outliers", "experiment_effects",
                                            "sla_breach_drivers")],
     description="Run summary (extracts, quarantine, match rates) written to the output directory.",
-    pool="warehouse",
+    pool=WAREHOUSE_POOL,
 )
 def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from orchestration.delivery import privacy
@@ -35,7 +34,6 @@ PUBLISHED_SCHEMAS = ("marts", "stats")
 # Schemas holding personal data or CRM ids as read (extracts, their staging copies, raw gate
 # samples): never published, whatever PUBLISHED_SCHEMAS becomes.
 RESTRICTED_SCHEMAS = ("raw", "staging", "intermediate", "restricted", "quality")
-PAUSE_TIMEOUT_SECONDS = 300
 
 
 class GateFailed(Exception):
@@ -136,17 +134,6 @@ def stage_published(con, key: bytes, published_dir: Path, run_id: str, history_s
                 "tables": {name: {"file": f"{name}.parquet", "rows": rows} for name, rows in tables.items()}}
     (parquet_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return {"db": db, "parquet_version": parquet_dir, "tables": tables}
-
-
-def pause_for_tests(pause_file: Path | None) -> None:
-    """Test hook (``STL_TEST_PAUSE_BEFORE_COMMIT``): say we reached the commit point, then wait
-    until the file is removed (or the process killed), so a test can kill a run at a known point."""
-    if pause_file is None:
-        return
-    pause_file.write_text(str(os.getpid()))
-    deadline = time.monotonic() + PAUSE_TIMEOUT_SECONDS
-    while pause_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def swap_symlink(link: Path, target_name: str) -> None:

@@ -92,3 +92,24 @@ def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | N
         con.execute("COMMIT")
     notify(alerts, notifiers_for(settings))
     return outcome, alerts
+
+
+def recorded_for_run(settings: Settings, run_id: str) -> tuple[list[tuple], list[tuple]]:
+    """What a run recorded: gate rows (suite, passed, blocking, failed_expectations, failing_rows)
+    and alert rows (severity, subject, what_failed, how_to_fix); empty before the first gate ran.
+    Raises duckdb.IOException while a process outside the lock (dbt by hand) holds the file."""
+    if not settings.warehouse_path.exists():
+        return [], []
+    with warehouse.warehouse_lock(settings):
+        con = warehouse.reader(settings)
+        try:
+            if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality' "
+                               "AND table_name = 'gate_results'").fetchone()[0]:
+                return [], []
+            gates = con.execute("SELECT suite, passed, blocking, failed_expectations, failing_rows "
+                                "FROM quality.gate_results WHERE run_id = ? ORDER BY suite", [run_id]).fetchall()
+            alerts = con.execute("SELECT severity, subject, what_failed, how_to_fix FROM quality.alerts "
+                                 "WHERE run_id = ? ORDER BY severity, subject", [run_id]).fetchall()
+            return gates, alerts
+        finally:
+            con.close()

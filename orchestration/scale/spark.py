@@ -6,8 +6,8 @@ dbt models are what moves. For the spark target:
 1. ``export_raw_to_parquet`` copies every raw table to ``<spark_dir>/raw/<table>/`` as Parquet;
 2. dbt's on-run-start hook (macro ``register_raw_sources``) declares each as an external table
    ``raw.<table>`` in Spark's metastore, so ``source('raw', ...)`` reads the same rows unchanged;
-3. dbt-spark's ``session`` method runs Spark inside the dbt process with ``spark_conf`` (passed
-   through the profile as ``STL_SPARK_CONF``), and ``spark_session`` opens the same warehouse
+3. dbt-spark's ``session`` method runs Spark inside the dbt process with ``Settings.spark_conf``
+   (passed through the profile as ``STL_SPARK_CONF``), and ``spark_session`` opens the same warehouse
    and metastore from Python to read the results.
 
 The metastore is embedded Derby: one JVM at a time may open it, so open ``spark_session`` only
@@ -16,7 +16,6 @@ while no dbt run on the spark target is going on (and stop it before starting on
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,34 +30,6 @@ if TYPE_CHECKING:
 SPARK_TARGET = "spark"
 
 
-def raw_parquet_dir(settings: Settings) -> Path:
-    return settings.spark_dir / "raw"
-
-
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """Session settings for one machine: every core, few shuffle partitions (the default 200
-    means 200 tiny tasks per join on 2 cores), UTC everywhere (the models keep UTC wall clocks
-    in plain TIMESTAMPs), warehouse and metastore under the data directory."""
-    spark_dir = settings.spark_dir
-    return {
-        "spark.master": "local[*]",
-        "spark.app.name": "speed-to-lead",
-        "spark.driver.memory": settings.spark_driver_memory,
-        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dderby.system.home={spark_dir}",
-        "spark.sql.warehouse.dir": str(spark_dir / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=true",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-    }
-
-
-def dbt_spark_env(settings: Settings) -> dict[str, str]:
-    """What profiles.yml's spark output and the register_raw_sources hook read."""
-    return {"STL_SPARK_CONF": json.dumps(spark_conf(settings)), "STL_SPARK_RAW_DIR": str(raw_parquet_dir(settings))}
-
-
 def export_raw_to_parquet(settings: Settings) -> dict[str, int]:
     """Copy every table of DuckDB's raw schema to ``<spark_dir>/raw/<table>/data.parquet``;
     returns rows per table. The caller holds the warehouse lock (no writer may be mid-load).
@@ -66,7 +37,7 @@ def export_raw_to_parquet(settings: Settings) -> dict[str, int]:
     TIMESTAMP columns (naive, holding UTC) are written as UTC instants (isAdjustedToUTC), which
     Spark reads as its TIMESTAMP in the UTC session: the same wall clock. Each table's folder is
     replaced whole, so a re-export never mixes old and new files."""
-    out_dir = raw_parquet_dir(settings)
+    out_dir = settings.spark_raw_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     rows: dict[str, int] = {}
@@ -99,7 +70,7 @@ def spark_session(settings: Settings) -> SparkSession:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.enableHiveSupport()
-    for key, value in spark_conf(settings).items():
+    for key, value in settings.spark_conf().items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
