@@ -168,8 +168,9 @@ def cmd_demo(args) -> int:
             # The warehouse holds only the earlier demo's rows (the landing directory held only
             # demo data): start clean so rows of files the new demo no longer writes do not linger.
             print(f"removing the earlier demo warehouse {settings.warehouse_path}")
-            settings.warehouse_path.unlink()
-            settings.warehouse_path.with_suffix(settings.warehouse_path.suffix + ".wal").unlink(missing_ok=True)
+            from orchestration import warehouse
+
+            warehouse.remove(settings)
         print(f"generating demo extracts: {args.leads:,} leads, seed {args.seed} → {landing}")
         _write_demo(landing, args.leads, args.seed, end_date=dt.date.fromisoformat(end_date))
     else:

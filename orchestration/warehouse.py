@@ -55,3 +55,10 @@ def reader(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def remove(settings: Settings) -> None:
+    """Delete the warehouse file and its write-ahead log (a fresh start: `stl demo` with new data)."""
+    with warehouse_lock(settings):
+        settings.warehouse_path.unlink(missing_ok=True)
+        settings.warehouse_path.with_suffix(settings.warehouse_path.suffix + ".wal").unlink(missing_ok=True)
