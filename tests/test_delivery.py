@@ -86,7 +86,7 @@ def test_scheduled_run_appends_a_new_snapshot_version(delivered):
     settings = delivered
     weekly_leadership_schedule = leadership_schedule(settings)
     before = history(settings)
-    period_start = before[0][1]
+    period_start = next(r[1] for r in before if r[10] == 1)  # the snapshot the main job took (backfills are version 0)
     # The Monday tick after the period the main job snapshotted: the same week again.
     tick = dt.datetime.combine(period_start + dt.timedelta(days=7), dt.time(7), dt.UTC)
     request = weekly_leadership_schedule.evaluate_tick(
@@ -100,7 +100,9 @@ def test_scheduled_run_appends_a_new_snapshot_version(delivered):
     new = [r for r in after if r not in set(before)]
     assert new and {r[10] for r in new} == {2} and {r[1] for r in new} == {period_start}
     assert {r[11] for r in new} == {result.run_id}  # the Dagster run that produced it
-    assert {r[6] for r in new if r[4] == "all"} == set(snapshots.KPIS)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    assert {r[6] for r in new if r[4] == "all"} == set(snapshots.kpi_names(con))
+    con.close()
     assert {r[4] for r in new} >= {"all", "team", "source", "score_tier"}
     assert (settings.output_dir / publish.REPORT).read_bytes() != report_before
     assert b"snapshot version 2" in (settings.output_dir / publish.REPORT).read_bytes()
@@ -155,7 +157,8 @@ def test_report_renders_offline_with_visible_charts(delivered, tmp_path):
     # The narrative's and the chart's figures are the marts': SLA compliance of the period, the
     # chosen model's whole forecast horizon.
     con = duckdb.connect(str(delivered.warehouse_path), read_only=True)
-    period_start, period_end = con.execute("SELECT period_start, period_end FROM snapshots.kpi_history LIMIT 1").fetchone()
+    period_start, period_end = con.execute("SELECT period_start, period_end FROM snapshots.kpi_history "
+                                           "WHERE snapshot_version = 1 LIMIT 1").fetchone()
     period = snapshots.Period("weekly", period_start, period_end, delivered.schedule_timezone)
     start, end = period.utc_bounds()
     met, breached = con.execute("""SELECT count_if(sla_status = 'met'), count_if(sla_status = 'breached') FROM marts.fct_lead_response

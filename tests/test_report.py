@@ -32,21 +32,49 @@ W46 = [(dt.datetime(2026, 11, 9, 10) + dt.timedelta(hours=9 * i), 600.0, "met" i
        for i in range(8)]  # 8 leads: 2 met, 6 breached → 25 %
 W45_PARTIAL = [(dt.datetime(2026, 11, 6, 10), 60.0, "met", False, "A", False)]  # data starts Fri 6 Nov
 
+# marts.mart_kpi_by_period as dbt would build it from the leads above (hand-computed; the formulas
+# themselves are tested in test_metric_layer.py): (week start, segment_type, segment_value) → KPIs.
+# Business seconds are half the calendar ones. W47: responses 120 s × (i + 1), i = 0..11.
+WEEKLY_KPIS = {
+    (dt.date(2026, 11, 2), "all", "all"): {"lead_incidents": 1, "sla_compliance": 1.0, "median_seconds_to_first_response": 60.0,
+                                           "median_business_seconds_to_first_response": 30.0},
+    (dt.date(2026, 11, 9), "all", "all"): {"lead_incidents": 8, "sla_compliance": 0.25, "median_seconds_to_first_response": 600.0,
+                                           "median_business_seconds_to_first_response": 300.0},
+    (dt.date(2026, 11, 16), "all", "all"): {"lead_incidents": 12, "sla_compliance": 0.5, "median_seconds_to_first_response": 780.0,
+                                            "median_business_seconds_to_first_response": 390.0},
+    (dt.date(2026, 11, 16), "team", "A"): {"lead_incidents": 8, "sla_compliance": 5 / 8},
+    (dt.date(2026, 11, 16), "team", "B"): {"lead_incidents": 4, "sla_compliance": 0.25},
+}
+KPI_NAMES = ["lead_incidents", "sla_compliance", "median_seconds_to_first_response", "median_business_seconds_to_first_response"]
+
+
+def create_kpi_marts(con, weekly: dict) -> None:
+    """The two KPI marts the snapshot copies from, with the given weekly rows (UTC weeks)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    con.execute("CREATE TABLE marts.mart_kpi_definitions AS SELECT i + 1 AS kpi_order, kpi, '1.0.0' AS metric_definition_version "
+                "FROM (SELECT unnest(?::VARCHAR[]) AS kpi, unnest(range(?)) AS i)", [KPI_NAMES, len(KPI_NAMES)])
+    con.execute("""CREATE TABLE marts.mart_kpi_by_period (frequency VARCHAR, period_start DATE, period_end DATE,
+                   period_timezone VARCHAR, segment_type VARCHAR, segment_value VARCHAR, kpi VARCHAR, value DOUBLE,
+                   segment_lead_incidents BIGINT, metric_definition_version VARCHAR)""")
+    for (start, segment_type, segment_value), kpis in weekly.items():
+        for kpi in KPI_NAMES:
+            con.execute("INSERT INTO marts.mart_kpi_by_period VALUES ('weekly', ?, ?, 'UTC', ?, ?, ?, ?, ?, '1.0.0')",
+                        [start, start + dt.timedelta(days=7), segment_type, segment_value, kpi, kpis.get(kpi),
+                         kpis["lead_incidents"]])
+
 
 def build_warehouse(con, drivers: bool = True, status: bool = True) -> list[dict]:
     """Tables the report reads, with planted figures. Returns this run's snapshot rows."""
-    for schema in ("marts", "intermediate", "stats"):
+    for schema in ("marts", "stats"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute("""CREATE TABLE marts.fct_lead_response (lead_id VARCHAR, clock_started_at TIMESTAMP, is_answered BOOLEAN,
                    seconds_to_first_response DOUBLE, business_seconds_to_first_response DOUBLE, sla_status VARCHAR,
                    escalation_reached BOOLEAN, team_id VARCHAR, source VARCHAR, score_tier VARCHAR, is_after_hours BOOLEAN,
                    as_of_at TIMESTAMP, metric_definition_version VARCHAR)""")
-    con.execute("""CREATE TABLE intermediate.int_incident_outcomes (incident_lead_id VARCHAR, is_contacted BOOLEAN,
-                   is_booked BOOLEAN, has_opportunity BOOLEAN)""")
     for i, (start, seconds, sla, after, team, opp) in enumerate(W45_PARTIAL + W46 + W47):
         con.execute("INSERT INTO marts.fct_lead_response VALUES (?, ?, true, ?, ?, ?, false, ?, 'web', 'warm', ?, "
                     "TIMESTAMP '2026-11-24 06:00', '1.0.0')", [f"L{i}", start, seconds, seconds / 2, sla, team, after])
-        con.execute("INSERT INTO intermediate.int_incident_outcomes VALUES (?, true, false, ?)", [f"L{i}", opp])
+    create_kpi_marts(con, WEEKLY_KPIS)
     # Three models side by side, as the forecaster stores them; only one is chosen.
     con.execute("""CREATE TABLE stats.volume_forecast AS
                    SELECT 'hour' AS frequency, ?::TIMESTAMP + to_hours(h) AS period_start, m.model,
@@ -78,7 +106,7 @@ def built(tmp_path):
     con = duckdb.connect()
     snapshots.ensure_tables(con)
     snapshot = build_warehouse(con)
-    data = report.collect(con, PERIOD, snapshot, tmp_path)
+    data = report.collect(con, PERIOD, snapshot, tmp_path, history_sql=snapshots.history_with_pending_sql("run-1"))
     return con, data
 
 
@@ -163,12 +191,12 @@ def test_data_docs_link_is_absolute_and_left_out_of_the_mailed_copy(tmp_path):
 def test_an_empty_warehouse_still_renders(tmp_path):
     con = duckdb.connect()
     snapshots.ensure_tables(con)
-    con.execute("CREATE SCHEMA marts; CREATE SCHEMA intermediate")
+    con.execute("CREATE SCHEMA marts")
     con.execute("""CREATE TABLE marts.fct_lead_response (lead_id VARCHAR, clock_started_at TIMESTAMP, is_answered BOOLEAN,
                    seconds_to_first_response DOUBLE, business_seconds_to_first_response DOUBLE, sla_status VARCHAR,
                    escalation_reached BOOLEAN, team_id VARCHAR, source VARCHAR, score_tier VARCHAR, is_after_hours BOOLEAN,
                    as_of_at TIMESTAMP, metric_definition_version VARCHAR)""")
-    con.execute("CREATE TABLE intermediate.int_incident_outcomes (incident_lead_id VARCHAR, is_contacted BOOLEAN, is_booked BOOLEAN, has_opportunity BOOLEAN)")
+    create_kpi_marts(con, {})
     snapshots.stage_snapshot(con, PERIOD, "run-0", dt.datetime(2026, 11, 24))
     snapshot = [dict(zip([d[0] for d in cur.description], r)) for cur in [con.execute("SELECT * FROM snapshots.kpi_pending")]
                 for r in cur.fetchall()]

@@ -19,7 +19,9 @@ from orchestration.transform import dbt_models
 from orchestration.warehouse import WAREHOUSE_POOL
 
 MART_KEYS = sorted((k for k in dbt_models.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string())
-FACT_KEYS = [dg.AssetKey(["marts", "fct_lead_response"]), dg.AssetKey(["intermediate", "int_incident_outcomes"])]
+# The snapshot copies its figures from the KPI mart (the formulas live in dbt) and reads the
+# fact only for the data's time span.
+SNAPSHOT_SOURCE_KEYS = [dg.AssetKey(["marts", name]) for name in ("fct_lead_response", "mart_kpi_by_period", "mart_kpi_definitions")]
 # Built by the statistics engineer's assets; the report shows "not available" where they are missing.
 STATS_KEYS = [dg.AssetKey(["stats", t]) for t in ("speed_conversion_effects", "conversion_curve", "volume_forecast",
                                                   "forecast_backtest", "staffing_plan", "rep_outliers", "experiment_effects",
@@ -47,7 +49,7 @@ def _period_of(rows: list[dict]) -> snapshots.Period:
 @dg.asset(
     key=["snapshots", "kpi_history"],
     group_name="delivery",
-    deps=FACT_KEYS,
+    deps=SNAPSHOT_SOURCE_KEYS,
     description="This run's KPI snapshot (KPI × segment for one period), appended to snapshots.kpi_history when published.",
     pool=WAREHOUSE_POOL,
 )
@@ -63,10 +65,11 @@ def kpi_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, ware
             run_date = snapshots.data_end_date(con, tz) or dt.datetime.now(ZoneInfo(tz)).date()
         period = snapshots.period_ending(frequency, run_date, tz)
         rows = snapshots.stage_snapshot(con, period, context.run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        backfilled = snapshots.backfilled_periods(con, context.run_id)
         overall = {r["kpi"]: r["value"] for r in _current_snapshot(con, context.run_id) if r["segment_type"] == "all"}
     return dg.MaterializeResult(metadata={
         "period": f"{period.label} ({period.start} – {period.end - dt.timedelta(days=1)}, {tz})",
-        "rows": rows, "stale_files_removed": len(removed),
+        "rows": rows, "backfilled_periods": backfilled, "stale_files_removed": len(removed),
         "lead_incidents": overall.get("lead_incidents"), "sla_compliance": overall.get("sla_compliance"),
         "median_seconds_to_first_response": overall.get("median_seconds_to_first_response")})
 
@@ -100,7 +103,8 @@ def _report_data(con, run_id: str, settings) -> dict:
         snapshot = [dict(zip(names, row)) for row in cur.fetchall()]
     if not snapshot:
         raise ValueError("no KPI snapshot to report: run the kpi_history asset first")
-    return report.collect(con, _period_of(snapshot), snapshot, settings.output_dir, report.parse_targets(settings.report_targets))
+    return report.collect(con, _period_of(snapshot), snapshot, settings.output_dir, report.parse_targets(settings.report_targets),
+                          history_sql=snapshots.history_with_pending_sql(run_id))
 
 
 @dg.asset(

@@ -21,7 +21,8 @@ import jinja2
 from markupsafe import Markup
 
 from orchestration.delivery import charts
-from orchestration.delivery.snapshots import Period, kpi_rows_sql
+from orchestration.delivery.snapshots import (HISTORY_TABLE, KPI_MART, Period, data_coverage, latest_versions_sql,
+                                              period_is_whole)
 from orchestration.quality.availability import current_status
 from orchestration.metric_definitions import definitions
 
@@ -182,24 +183,6 @@ def sla_definition(con) -> dict:
                      + ". Compliance = met ÷ (met + breached); leads still inside their window are left out.")}
 
 
-def data_coverage(con) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """First response clock start and the data's end (as_of_at), naive UTC; (None, None) when empty."""
-    if not table_exists(con, "marts.fct_lead_response"):
-        return None, None
-    return con.execute("SELECT min(clock_started_at), max(as_of_at) FROM marts.fct_lead_response").fetchone()
-
-
-def period_is_whole(period: Period, data_start: dt.datetime | None, data_end: dt.datetime | None) -> bool:
-    """Whether the data covers the period from start to end. The first lead rarely arrives at the
-    very first second, so data that starts within the period's first seventh (a day of a week)
-    counts as covering it."""
-    if data_start is None or data_end is None:
-        return False
-    start, end = period.utc_bounds()
-    slack = (end - start) / 7
-    return data_start <= start + slack and data_end >= end - slack
-
-
 def breach_facts(con, period: Period) -> dict:
     """The period's SLA breaches and how many arrived after hours, from the fact."""
     start, end = period.utc_bounds()
@@ -240,31 +223,56 @@ def breach_drivers(con) -> dict | None:
     return {"overall": overall, "most_capacity_bound_team": most_capacity}
 
 
-def collect(con, period: Period, snapshot: list[dict], output_dir: Path, targets: dict[str, float] | None = None) -> dict:
-    """Everything the report shows. ``snapshot`` is this run's KPI rows (with their version)."""
+def trend_values(con, periods: list[Period], history_sql: str) -> dict[dt.date, dict[str, float | None]]:
+    """KPI → value of the all segment per period, from the KPI history (latest snapshot version
+    of each period; the first snapshot backfills earlier whole periods, snapshots.py)."""
+    values = {p.start: {} for p in periods}
+    if table_exists(con, HISTORY_TABLE):
+        rows = _rows(con, f"""SELECT period_start, kpi, value FROM ({latest_versions_sql(history_sql)})
+                              WHERE frequency = ? AND period_timezone = ? AND segment_type = 'all'
+                                AND period_start >= ? AND period_start <= ?""",
+                     [periods[-1].frequency, periods[-1].timezone, periods[0].start, periods[-1].start])
+        for r in rows:
+            values[r["period_start"]][r["kpi"]] = r["value"]
+    return values
+
+
+def partial_period_leads(con, periods: list[Period]) -> dict[dt.date, int]:
+    """Lead incidents per period from the KPI mart: named under the trend for the periods the data
+    covers only in part (never snapshotted or backfilled, so not in the history)."""
+    if not table_exists(con, KPI_MART):
+        return {}
+    rows = con.execute(f"""SELECT period_start, segment_lead_incidents FROM {KPI_MART}
+                           WHERE frequency = ? AND period_timezone = ? AND segment_type = 'all' AND kpi = 'lead_incidents'
+                             AND period_start >= ? AND period_start <= ?""",
+                       [periods[-1].frequency, periods[-1].timezone, periods[0].start, periods[-1].start]).fetchall()
+    return dict(rows)
+
+
+def collect(con, period: Period, snapshot: list[dict], output_dir: Path, targets: dict[str, float] | None = None,
+            history_sql: str = HISTORY_TABLE) -> dict:
+    """Everything the report shows. ``snapshot`` is this run's KPI rows (with their version);
+    ``history_sql`` the KPI history as the trend reads it (before the commit: with this run's
+    pending rows, ``snapshots.history_with_pending_sql``)."""
     targets = DEFAULT_TARGETS if targets is None else targets
     zone = ZoneInfo(period.timezone)
     status = current_status(con)
     current = {(r["segment_type"], r["segment_value"], r["kpi"]): r["value"] for r in snapshot}
     fact_exists = table_exists(con, "marts.fct_lead_response")
-    data_start, data_end = data_coverage(con)
+    data_start, data_end = data_coverage(con) if fact_exists else (None, None)
 
     periods = [period]
     while len(periods) < TREND_PERIODS:
         periods.insert(0, periods[0].previous())
-    trend_values = {p.start: {} for p in periods}
-    if fact_exists:
-        sql, params = kpi_rows_sql(periods, segments={"all": None})
-        for r in _rows(con, sql, params):
-            trend_values[r["period_start"]][r["kpi"]] = r["value"]
+    trend = trend_values(con, periods, history_sql)
     # Whole periods only: a period the data covers in part (the first week of an extract) would
     # read as a collapse or a jump; it is left out and named under the chart. Periods before the
     # data starts are simply not there, so the chart does not open on a run of empty weeks.
     whole = [p for p in periods if p is period or period_is_whole(p, data_start, data_end)]
-    left_out = [(p.label, int(trend_values[p.start].get("lead_incidents") or 0)) for p in periods
-                if p not in whole and trend_values[p.start].get("lead_incidents")]
+    partial_leads = partial_period_leads(con, periods)
+    left_out = [(p.label, partial_leads[p.start]) for p in periods if p not in whole and partial_leads.get(p.start)]
     previous_period = period.previous()
-    previous = trend_values.get(previous_period.start, {}) if period_is_whole(previous_period, data_start, data_end) else {}
+    previous = trend.get(previous_period.start, {}) if period_is_whole(previous_period, data_start, data_end) else {}
 
     def segment(segment_type: str, kpi: str) -> list[tuple[str, float]]:
         return sorted(((value, v) for (t, value, k), v in current.items() if t == segment_type and k == kpi),
@@ -358,7 +366,7 @@ def collect(con, period: Period, snapshot: list[dict], output_dir: Path, targets
         "metric_definition_version": next((r["metric_definition_version"] for r in snapshot), None),
         "headline": headline,
         "targets": targets,
-        "trend": [(p, trend_values[p.start]) for p in whole],
+        "trend": [(p, trend[p.start]) for p in whole],
         "trend_left_out": left_out,
         "data_start": data_start, "data_end": data_end,
         "sla_by_team": segment("team", "sla_compliance"),

@@ -1,11 +1,21 @@
 """Leadership KPI snapshots: one row per KPI, period and segment, appended to
 ``snapshots.kpi_history`` and never rewritten.
 
+The figures come from ``marts.mart_kpi_by_period`` (dbt: every KPI formula is written once, in
+``dbt_project/macros/kpis.sql``); this module only picks the period's rows, so no KPI is computed
+in Python.
+
 A period is a local calendar week (Monday to Sunday) or day in the schedule's timezone. The
 schedule's tick names the day the run is for and the period is the last full one before it; a
 run without a date (``stl demo``, a manual materialisation) takes the last full period before
 the end of the data, so a rerun on the same data reports the same period. Re-running a period
 appends a new ``snapshot_version``; readers take the latest version per period.
+
+Backfill: so that the report's trend has earlier periods from the first run on, a snapshot also
+stages every earlier *whole* period (``period_is_whole``) of its frequency and timezone that has
+no row in the history yet, from the same mart. Backfilled rows are marked: ``snapshot_version``
+0 (a snapshot taken at the time is version 1 or later, so it wins as the latest) and
+``dagster_run_id`` ``backfill:<run id>``. Existing history rows are never touched.
 
 Rows are first written to ``snapshots.kpi_pending`` by the snapshot asset; the publish step
 appends them to the history in the same breath as it swaps the published files (see
@@ -18,30 +28,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from orchestration.metric_definitions import answered_within_minutes
-
 FREQUENCIES = ("weekly", "daily")
-SEGMENTS = {"all": None, "team": "team_id", "source": "source", "score_tier": "score_tier"}
-
-# KPI name → aggregate over marts.fct_lead_response f joined to int_incident_outcomes o.
-# Names follow the marts' columns (docs/marts.md); medians and percentiles are over answered
-# leads, shares over all leads, SLA compliance over met + breached (pending left out).
-KPIS = {
-    "lead_incidents": "count(*)",
-    "share_answered": "avg(CASE WHEN f.is_answered THEN 1.0 ELSE 0.0 END)",
-    "median_seconds_to_first_response": "quantile_cont(f.seconds_to_first_response, 0.5)",
-    "p90_seconds_to_first_response": "quantile_cont(f.seconds_to_first_response, 0.9)",
-    "median_business_seconds_to_first_response": "quantile_cont(f.business_seconds_to_first_response, 0.5)",
-    "p90_business_seconds_to_first_response": "quantile_cont(f.business_seconds_to_first_response, 0.9)",
-    "sla_compliance": "count_if(f.sla_status = 'met') / nullif(count_if(f.sla_status IN ('met', 'breached')), 0)",
-    # One KPI per threshold of answered_within_minutes (metric definitions), e.g. share_answered_within_5m.
-    **{f"share_answered_within_{m}m": f"avg(CASE WHEN f.is_answered AND f.seconds_to_first_response <= {m * 60} "
-                                      "THEN 1.0 ELSE 0.0 END)" for m in answered_within_minutes()},
-    "escalation_rate": "avg(CASE WHEN f.escalation_reached THEN 1.0 ELSE 0.0 END)",
-    "contact_rate": "avg(CAST(o.is_contacted AS DOUBLE))",
-    "booking_rate": "avg(CAST(o.is_booked AS DOUBLE))",
-    "opportunity_conversion_rate": "avg(CAST(o.has_opportunity AS DOUBLE))",
-}
+KPI_MART = "marts.mart_kpi_by_period"
+KPI_DEFINITIONS = "marts.mart_kpi_definitions"
+# The mart's frequency for the whole data (the run summary's figures).
+ALL_TIME = "all_time"
 
 HISTORY_COLUMNS = [
     ("frequency", "VARCHAR"), ("period_start", "DATE"), ("period_end", "DATE"), ("period_timezone", "VARCHAR"),
@@ -49,8 +40,12 @@ HISTORY_COLUMNS = [
     ("segment_lead_incidents", "BIGINT"), ("metric_definition_version", "VARCHAR"),
     ("snapshot_version", "INTEGER"), ("dagster_run_id", "VARCHAR"), ("snapshotted_at", "TIMESTAMP"),
 ]
+# The columns the history shares with the mart, in the history's order.
+MART_COLUMNS = [name for name, _ in HISTORY_COLUMNS[:10]]
 HISTORY_TABLE = "snapshots.kpi_history"
 PENDING_TABLE = "snapshots.kpi_pending"
+BACKFILL_RUN_PREFIX = "backfill:"
+BACKFILL_VERSION = 0
 
 
 @dataclass(frozen=True)
@@ -95,93 +90,116 @@ def data_end_date(con, timezone: str) -> dt.date | None:
     return end.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date() + dt.timedelta(days=1)
 
 
-def kpi_rows_sql(periods: list[Period], segments: dict[str, str | None] = SEGMENTS) -> tuple[str, list]:
-    """Long-format KPI rows (one per period, segment and KPI) for the given periods.
-
-    One pass over the facts: a period column from the UTC bounds, GROUPING SETS for the segments,
-    then UNPIVOT (keeping NULLs, so every KPI row exists even where it cannot be computed)."""
-    cases, params = [], []
-    for p in periods:
-        start, end = p.utc_bounds()
-        cases.append(f"WHEN f.clock_started_at >= ? AND f.clock_started_at < ? THEN DATE '{p.start.isoformat()}'")
-        params += [start, end]
-    period_expr = f"CASE {' '.join(cases)} END"
-    lo = min(p.utc_bounds()[0] for p in periods)
-    hi = max(p.utc_bounds()[1] for p in periods)
-    keys = [expr for expr in segments.values() if expr]
-    sets = ", ".join("(period_start)" if expr is None else f"(period_start, {expr})" for expr in segments.values())
-    segment_type = ("CASE " + " ".join(f"WHEN grouping({expr}) = 0 THEN '{name}'" for name, expr in segments.items()
-                                       if expr) + " ELSE 'all' END") if keys else "'all'"
-    # Inside a segment a NULL key is a real group ('unknown', as in mart_response_by_segment).
-    segment_value = "CASE " + " ".join(
-        f"WHEN grouping({expr}) = 0 THEN coalesce(CAST({expr} AS VARCHAR), 'unknown')" for expr in keys) + " ELSE 'all' END" if keys else "'all'"
-    aggregates = ", ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in KPIS.items())
-    sql = f"""
-        WITH facts AS (
-            SELECT f.*, {period_expr} AS period_start
-            FROM marts.fct_lead_response f
-            WHERE f.clock_started_at >= ? AND f.clock_started_at < ?
-        ),
-        wide AS (
-            SELECT period_start, {segment_type} AS segment_type, {segment_value} AS segment_value,
-                   count(*) AS segment_lead_incidents, {aggregates}
-            FROM facts f
-            LEFT JOIN intermediate.int_incident_outcomes o ON o.incident_lead_id = f.lead_id
-            WHERE period_start IS NOT NULL
-            GROUP BY GROUPING SETS ({sets})
-        )
-        SELECT period_start, segment_type, segment_value, kpi, value, segment_lead_incidents
-        FROM wide UNPIVOT INCLUDE NULLS (value FOR kpi IN ({', '.join(KPIS)}))
-        ORDER BY period_start, segment_type, segment_value, kpi"""
-    return sql, params + [lo, hi]
-
-
 def ensure_tables(con) -> None:
     columns = ", ".join(f"{name} {type_}" for name, type_ in HISTORY_COLUMNS)
     con.execute("CREATE SCHEMA IF NOT EXISTS snapshots")
     con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({columns})")
 
 
+def data_coverage(con) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """First response clock start and the data's end (as_of_at), naive UTC; (None, None) when empty."""
+    return con.execute("SELECT min(clock_started_at), max(as_of_at) FROM marts.fct_lead_response").fetchone()
+
+
+def period_is_whole(period: Period, data_start: dt.datetime | None, data_end: dt.datetime | None) -> bool:
+    """Whether the data covers the period from start to end. The first lead rarely arrives at the
+    very first second, so data that starts within the period's first seventh (a day of a week)
+    counts as covering it."""
+    if data_start is None or data_end is None:
+        return False
+    start, end = period.utc_bounds()
+    slack = (end - start) / 7
+    return data_start <= start + slack and data_end >= end - slack
+
+
+def kpi_names(con) -> list[str]:
+    """Every KPI, in report order (the dbt KPI catalogue)."""
+    return [r[0] for r in con.execute(f"SELECT kpi FROM {KPI_DEFINITIONS} ORDER BY kpi_order").fetchall()]
+
+
+def _check_timezone(con, timezone: str) -> None:
+    """The mart's calendar must be the snapshot's: dbt cuts it in var reporting_timezone, which
+    defaults to STL_SCHEDULE_TIMEZONE (Settings.dbt_env)."""
+    built = [r[0] for r in con.execute(f"SELECT DISTINCT period_timezone FROM {KPI_MART}").fetchall()]
+    if built and built != [timezone]:
+        raise ValueError(f"{KPI_MART} cuts periods in {', '.join(built)}, the snapshot in {timezone}: rebuild the "
+                         "marts with the same STL_SCHEDULE_TIMEZONE (dbt var reporting_timezone)")
+
+
 def stage_snapshot(con, period: Period, run_id: str, now: dt.datetime) -> int:
-    """Compute the period's KPI rows into the pending table (replacing any earlier run's).
-    Returns the number of rows; ``snapshot_version`` is the next one, settled at commit."""
+    """Copy the period's KPI rows from the KPI mart into the pending table (replacing any earlier
+    run's), plus the backfill of earlier whole periods the history lacks. Returns the number of
+    the period's rows; ``snapshot_version`` is the next one, settled at commit."""
     ensure_tables(con)
-    sql, params = kpi_rows_sql([period])
-    version = con.execute("SELECT any_value(metric_definition_version) FROM marts.fct_lead_response").fetchone()[0]
+    _check_timezone(con, period.timezone)
+    columns = ", ".join(MART_COLUMNS)
     con.execute(f"""
         CREATE OR REPLACE TABLE {PENDING_TABLE} AS
-        SELECT ?::VARCHAR AS frequency, period_start, ?::DATE AS period_end, ?::VARCHAR AS period_timezone,
-               segment_type, segment_value, kpi, value, segment_lead_incidents::BIGINT AS segment_lead_incidents,
-               ?::VARCHAR AS metric_definition_version,
-               NULL::INTEGER AS snapshot_version, ?::VARCHAR AS dagster_run_id, ?::TIMESTAMP AS snapshotted_at
-        FROM ({sql})""", [period.frequency, period.end, period.timezone, version, run_id, now, *params])
+        SELECT {columns}, NULL::INTEGER AS snapshot_version, ?::VARCHAR AS dagster_run_id, ?::TIMESTAMP AS snapshotted_at
+        FROM {KPI_MART} WHERE frequency = ? AND period_start = ? AND period_timezone = ?""",
+                [run_id, now, period.frequency, period.start, period.timezone])
     if con.execute(f"SELECT count(*) FROM {PENDING_TABLE}").fetchone()[0] == 0:
         # A period without leads still gets its rows: zero incidents is a number leadership needs.
         con.execute(f"""INSERT INTO {PENDING_TABLE} SELECT ?, ?, ?, ?, 'all', 'all', kpi,
-                        CASE WHEN kpi = 'lead_incidents' THEN 0 END, 0, ?, NULL, ?, ?
-                        FROM unnest(?::VARCHAR[]) AS t(kpi)""",
-                    [period.frequency, period.start, period.end, period.timezone, version, run_id, now, list(KPIS)])
-    return con.execute(f"SELECT count(*) FROM {PENDING_TABLE}").fetchone()[0]
+                        CASE WHEN kpi = 'lead_incidents' THEN 0 END, 0, metric_definition_version, NULL, ?, ?
+                        FROM {KPI_DEFINITIONS}""",
+                    [period.frequency, period.start, period.end, period.timezone, run_id, now])
+    rows = con.execute(f"SELECT count(*) FROM {PENDING_TABLE}").fetchone()[0]
+    _stage_backfill(con, period, run_id, now)
+    return rows
+
+
+def _stage_backfill(con, period: Period, run_id: str, now: dt.datetime) -> None:
+    missing = [r[0] for r in con.execute(f"""
+        SELECT DISTINCT period_start FROM {KPI_MART} m
+        WHERE frequency = ? AND period_timezone = ? AND period_start < ?
+          AND NOT EXISTS (SELECT 1 FROM {HISTORY_TABLE} h WHERE h.frequency = m.frequency
+                          AND h.period_start = m.period_start AND h.period_timezone = m.period_timezone)
+        ORDER BY 1""", [period.frequency, period.timezone, period.start]).fetchall()]
+    data_start, data_end = data_coverage(con)
+    length = period.end - period.start
+    whole = [start for start in missing
+             if period_is_whole(Period(period.frequency, start, start + length, period.timezone), data_start, data_end)]
+    if whole:
+        con.execute(f"""
+            INSERT INTO {PENDING_TABLE}
+            SELECT {", ".join(MART_COLUMNS)}, NULL, ?, ?
+            FROM {KPI_MART} WHERE frequency = ? AND period_timezone = ? AND period_start IN (SELECT unnest(?::DATE[]))""",
+                    [BACKFILL_RUN_PREFIX + run_id, now, period.frequency, period.timezone, whole])
+
+
+def backfilled_periods(con, run_id: str) -> int:
+    """How many earlier periods this run's snapshot backfills (0 once the history has them)."""
+    return con.execute(f"SELECT count(DISTINCT period_start) FROM {PENDING_TABLE} WHERE dagster_run_id = ?",
+                       [BACKFILL_RUN_PREFIX + run_id]).fetchone()[0]
 
 
 def _pending_as_next_version_sql(run_id: str) -> str:
     return f"""
         SELECT p.* REPLACE (
-            (SELECT coalesce(max(h.snapshot_version), 0) + 1 FROM {HISTORY_TABLE} h
-             WHERE h.frequency = p.frequency AND h.period_start = p.period_start) AS snapshot_version)
-        FROM {PENDING_TABLE} p WHERE p.dagster_run_id = '{run_id}'"""
+            CASE WHEN p.dagster_run_id = '{BACKFILL_RUN_PREFIX}{run_id}' THEN {BACKFILL_VERSION}
+                 ELSE (SELECT coalesce(max(h.snapshot_version), 0) + 1 FROM {HISTORY_TABLE} h
+                       WHERE h.frequency = p.frequency AND h.period_start = p.period_start) END AS snapshot_version)
+        FROM {PENDING_TABLE} p WHERE p.dagster_run_id IN ('{run_id}', '{BACKFILL_RUN_PREFIX}{run_id}')"""
 
 
 def history_with_pending_sql(run_id: str) -> str:
-    """The history as it will be once this run's pending rows are committed (for the report and
-    exports, which are built before the commit)."""
+    """The history as it will be once this run's pending rows (its snapshot and any backfill) are
+    committed (for the report and exports, which are built before the commit)."""
     return f"SELECT * FROM {HISTORY_TABLE} UNION ALL {_pending_as_next_version_sql(run_id)}"
 
 
+def latest_versions_sql(history_sql: str = HISTORY_TABLE) -> str:
+    """The rows of the latest ``snapshot_version`` of every period in ``history_sql``."""
+    return f"""SELECT * FROM ({history_sql}) h
+               QUALIFY snapshot_version = max(snapshot_version) OVER (PARTITION BY frequency, period_start, period_timezone)"""
+
+
 def commit_pending(con, run_id: str) -> int | None:
-    """Append this run's pending rows to the history as the next version of their period, inside
-    the caller's transaction. Returns the version written (None: nothing was pending)."""
+    """Append this run's pending rows to the history as the next version of their period (backfilled
+    periods as version 0), inside the caller's transaction. Returns the version of this run's own
+    period (None: nothing was pending)."""
     con.execute(f"INSERT INTO {HISTORY_TABLE} {_pending_as_next_version_sql(run_id)}")
-    con.execute(f"DELETE FROM {PENDING_TABLE} WHERE dagster_run_id = ?", [run_id])
+    con.execute(f"DELETE FROM {PENDING_TABLE} WHERE dagster_run_id IN (?, ?)", [run_id, BACKFILL_RUN_PREFIX + run_id])
     return con.execute(f"SELECT max(snapshot_version) FROM {HISTORY_TABLE} WHERE dagster_run_id = ?",
                        [run_id]).fetchone()[0]

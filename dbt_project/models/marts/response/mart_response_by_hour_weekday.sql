@@ -36,9 +36,11 @@ aggregated as (
         local_hour,
         count(*) as leads,
         cast(sum(case when is_answered then 1 else 0 end) as bigint) as answered,
-        percentile_cont(0.5) within group (order by seconds_to_first_response) as median_seconds_to_first_response,
+        {{ kpi('share_answered') }} as share_answered,
+        {{ kpi('median_seconds_to_first_response') }} as median_seconds_to_first_response,
         cast(sum(case when sla_status = 'met' then 1 else 0 end) as bigint) as sla_met,
-        cast(sum(case when sla_status = 'breached' then 1 else 0 end) as bigint) as sla_breached
+        cast(sum(case when sla_status = 'breached' then 1 else 0 end) as bigint) as sla_breached,
+        {{ kpi('sla_compliance') }} as sla_compliance
     from leads
     group by local_weekday, local_hour
 )
@@ -48,11 +50,11 @@ select
     cells.local_hour,
     coalesce(aggregated.leads, 0) as leads,
     coalesce(aggregated.answered, 0) as answered,
-    cast(aggregated.answered as double) / nullif(aggregated.leads, 0) as share_answered,
+    aggregated.share_answered,
     aggregated.median_seconds_to_first_response,
     coalesce(aggregated.sla_met, 0) as sla_met,
     coalesce(aggregated.sla_breached, 0) as sla_breached,
-    cast(aggregated.sla_met as double) / nullif(aggregated.sla_met + aggregated.sla_breached, 0) as sla_compliance,
+    aggregated.sla_compliance,
     '{{ stl_def("definition_version") }}' as metric_definition_version
 from cells
 left join aggregated

@@ -1,7 +1,7 @@
 -- Response KPIs per segment, long format: one row per (segment_type, segment_value). Each
 -- segment is one GROUP BY over fct_lead_response; the aggregate list is written once, in the loop.
--- Time percentiles are over answered leads; "share answered within N minutes" divides by ALL
--- leads (unanswered included); sla_compliance ignores pending leads.
+-- The KPI formulas are macros/kpis.sql's: time percentiles over answered leads; "share answered
+-- within N minutes" divides by ALL leads (unanswered included); sla_compliance ignores pending leads.
 {%- set segments = [
     ('all', "'all'"),
     ('source', 'source'),
@@ -26,16 +26,18 @@ grouped as (
         coalesce(cast({{ expression }} as string), 'unknown') as segment_value,
         count(*) as leads,
         cast(sum(case when is_answered then 1 else 0 end) as bigint) as answered,
-        percentile_cont(0.5) within group (order by seconds_to_first_response) as median_seconds_to_first_response,
-        percentile_cont(0.9) within group (order by seconds_to_first_response) as p90_seconds_to_first_response,
-        percentile_cont(0.5) within group (order by business_seconds_to_first_response) as median_business_seconds_to_first_response,
-        percentile_cont(0.9) within group (order by business_seconds_to_first_response) as p90_business_seconds_to_first_response,
+        {{ kpi('share_answered') }} as share_answered,
+        {%- for name in ['median_seconds_to_first_response', 'p90_seconds_to_first_response',
+                         'median_business_seconds_to_first_response', 'p90_business_seconds_to_first_response'] %}
+        {{ kpi(name) }} as {{ name }},
+        {%- endfor %}
         {%- for minutes in stl_def('answered_within_minutes') %}
-        cast(sum(case when is_answered and seconds_to_first_response <= {{ minutes * 60 }} then 1 else 0 end) as bigint) as answered_within_{{ minutes }}m,
+        {{ kpi_share_answered_within(minutes) }} as share_answered_within_{{ minutes }}m,
         {%- endfor %}
         cast(sum(case when sla_status = 'met' then 1 else 0 end) as bigint) as sla_met,
         cast(sum(case when sla_status = 'breached' then 1 else 0 end) as bigint) as sla_breached,
         cast(sum(case when sla_status = 'pending' then 1 else 0 end) as bigint) as sla_pending,
+        {{ kpi('sla_compliance') }} as sla_compliance,
         cast(sum(case when escalation_reached then 1 else 0 end) as bigint) as escalations
     from leads
     group by coalesce(cast({{ expression }} as string), 'unknown')
@@ -51,19 +53,18 @@ select
     segment_value,
     leads,
     answered,
-    cast(answered as double) / nullif(leads, 0) as share_answered,
+    share_answered,
     median_seconds_to_first_response,
     p90_seconds_to_first_response,
     median_business_seconds_to_first_response,
     p90_business_seconds_to_first_response,
     {%- for minutes in stl_def('answered_within_minutes') %}
-    cast(answered_within_{{ minutes }}m as double) / nullif(leads, 0) as share_answered_within_{{ minutes }}m,
+    share_answered_within_{{ minutes }}m,
     {%- endfor %}
     sla_met,
     sla_breached,
     sla_pending,
-    case when sla_met + sla_breached > 0
-         then cast(sla_met as double) / (sla_met + sla_breached) end as sla_compliance,
+    sla_compliance,
     escalations,
     '{{ stl_def("definition_version") }}' as metric_definition_version
 from grouped
