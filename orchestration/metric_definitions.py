@@ -1,7 +1,9 @@
 """The metric definitions, read from their one home: ``vars.stl`` in ``dbt_project/dbt_project.yml``.
 
-dbt reads them as vars; Python (KPI snapshots, the run summary, the report, the statistics and
-the demo generator) reads them here, so a threshold or a bucket is never copied into code.
+dbt reads them as vars; Python (the report's SLA wording, the statistics and their simulation, the
+demo generator) reads them here, so a threshold or a bucket is never copied into code. The KPI
+formulas themselves live in dbt (``dbt_project/macros/kpis.sql``); Python reads their values from
+``marts.mart_kpi_by_period``.
 docs/metric_definitions.md explains every choice and keeps the change log.
 """
 
@@ -37,3 +39,9 @@ def response_buckets() -> tuple[tuple[str, float, float | None], ...]:
 
 def bucket_labels() -> tuple[str, ...]:
     return tuple(label for label, _, _ in response_buckets())
+
+
+def bucket_upper_seconds() -> tuple[float, ...]:
+    """The finite upper bounds (seconds, inclusive) of the response buckets, fastest first; the
+    last bucket is open-ended."""
+    return tuple(upper for _, _, upper in response_buckets() if upper is not None)

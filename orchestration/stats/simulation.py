@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from orchestration.demo import catalog as C
-from orchestration.metric_definitions import bucket_labels
+from orchestration.metric_definitions import bucket_labels, bucket_upper_seconds
 from orchestration.stats.conversion import CONTROLS, bucket_effects
 
 BUCKET_LABELS = bucket_labels()  # fct_lead_response's labels, from the metric definitions
-BUCKET_UPPER_SECONDS = (300, 900, 3600, 14400, 86400)
+BUCKET_UPPER_SECONDS = bucket_upper_seconds()  # closed above, as in the marts (side='left' below)
 
 
 def simulate_cells(leads: int, seed: int, reps: int = 60) -> pd.DataFrame:
