@@ -1,13 +1,5 @@
--- Current version of each appointments record (see macros/latest_version.sql).
-select
-    appointment_id,
-    lead_id,
-    rep_id,
-    booked_at,
-    scheduled_start_at,
-    scheduled_end_at,
-    status,
-    _source_file,
-    _loaded_at
+-- Current version of each appointments record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('appointments') }}
 from {{ source('raw', 'appointments') }}
-{{ latest_version('appointment_id') }}
+{{ latest_version(contract_key('appointments')) }}

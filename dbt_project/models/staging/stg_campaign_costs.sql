@@ -1,11 +1,5 @@
--- Current version of each campaign_costs record (see macros/latest_version.sql).
-select
-    campaign,
-    cost_date,
-    cost,
-    currency,
-    source,
-    _source_file,
-    _loaded_at
+-- Current version of each campaign_costs record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('campaign_costs') }}
 from {{ source('raw', 'campaign_costs') }}
-{{ latest_version('campaign, cost_date') }}
+{{ latest_version(contract_key('campaign_costs')) }}

@@ -1,21 +1,9 @@
--- Current version of each emails record (see macros/latest_version.sql).
+-- Current version of each emails record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
 -- A view: no model of the build reads it (the calendar bounds read raw), so materialising
 -- millions of activity rows would only cost time; analysts and tests get the current version.
 {{ config(materialized='view') }}
 
-select
-    email_id,
-    sent_at,
-    direction,
-    from_address,
-    from_address_normalized,
-    to_address,
-    to_address_normalized,
-    rep_id,
-    delivery_status,
-    is_automated,
-    lead_id,
-    _source_file,
-    _loaded_at
+select {{ staging_columns('emails') }}
 from {{ source('raw', 'emails') }}
-{{ latest_version('email_id') }}
+{{ latest_version(contract_key('emails')) }}

@@ -1,12 +1,5 @@
--- Current version of each experiment_assignments record (see macros/latest_version.sql).
-select
-    experiment_id,
-    unit_type,
-    unit_id,
-    arm,
-    started_on,
-    ended_on,
-    _source_file,
-    _loaded_at
+-- Current version of each experiment_assignments record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('experiment_assignments') }}
 from {{ source('raw', 'experiment_assignments') }}
-{{ latest_version('experiment_id, unit_type, unit_id') }}
+{{ latest_version(contract_key('experiment_assignments')) }}

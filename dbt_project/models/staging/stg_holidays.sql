@@ -1,10 +1,5 @@
--- Current version of each holidays record (see macros/latest_version.sql).
-select
-    start_date,
-    end_date,
-    team_id,
-    name,
-    _source_file,
-    _loaded_at
+-- Current version of each holidays record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('holidays') }}
 from {{ source('raw', 'holidays') }}
-{{ latest_version('start_date, team_id') }}
+{{ latest_version(contract_key('holidays')) }}

@@ -1,14 +1,5 @@
--- Current version of each opportunities record (see macros/latest_version.sql).
-select
-    opportunity_id,
-    lead_id,
-    created_at,
-    stage,
-    amount,
-    currency,
-    closed_at,
-    is_won,
-    _source_file,
-    _loaded_at
+-- Current version of each opportunities record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('opportunities') }}
 from {{ source('raw', 'opportunities') }}
-{{ latest_version('opportunity_id') }}
+{{ latest_version(contract_key('opportunities')) }}

@@ -1,17 +1,5 @@
--- Current version of each reps record (see macros/latest_version.sql).
-select
-    rep_id,
-    team_id,
-    full_name,
-    email,
-    email_normalized,
-    phone,
-    phone_e164,
-    hired_on,
-    terminated_on,
-    is_active,
-    max_concurrent_leads,
-    _source_file,
-    _loaded_at
+-- Current version of each reps record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('reps') }}
 from {{ source('raw', 'reps') }}
-{{ latest_version('rep_id') }}
+{{ latest_version(contract_key('reps')) }}

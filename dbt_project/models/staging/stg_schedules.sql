@@ -1,16 +1,5 @@
--- Current version of each schedules record (see macros/latest_version.sql).
-select
-    team_id,
-    rep_id,
-    weekday,
-    start_local,
-    start_local_seconds,
-    end_local,
-    end_local_seconds,
-    effective_from,
-    effective_to,
-    timezone,
-    _source_file,
-    _loaded_at
+-- Current version of each schedules record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('schedules') }}
 from {{ source('raw', 'schedules') }}
-{{ latest_version('team_id, rep_id, weekday, start_local, effective_from') }}
+{{ latest_version(contract_key('schedules')) }}

@@ -1,10 +1,5 @@
--- Current version of each teams record (see macros/latest_version.sql).
-select
-    team_id,
-    team_name,
-    timezone,
-    region,
-    _source_file,
-    _loaded_at
+-- Current version of each teams record (macros/latest_version.sql) with the contract's columns
+-- (macros/staging.sql).
+select {{ staging_columns('teams') }}
 from {{ source('raw', 'teams') }}
-{{ latest_version('team_id') }}
+{{ latest_version(contract_key('teams')) }}
