@@ -48,7 +48,6 @@ def collect_summary(con, run_started_at: dt.datetime | None = None) -> dict:
     }
 
 
-def new_rows_since(con, started_at: dt.datetime) -> int:
 # The run summary's response figures, over all data.
 SUMMARY_KPIS = ("share_answered", "median_seconds_to_first_response", "p90_seconds_to_first_response",
                 "median_business_seconds_to_first_response", "sla_compliance")
@@ -64,6 +63,7 @@ def overall_kpis(con) -> dict:
             "metric_definition_version": rows[0][3] if rows else None}
 
 
+def new_rows_since(con, started_at: dt.datetime) -> int:
     """Rows read from new or changed files since the run started: 0 = nothing new arrived."""
     return con.execute("SELECT coalesce(sum(rows_read), 0) FROM raw.load_history WHERE loaded_at >= ?",
                        [started_at]).fetchone()[0]
