@@ -8,6 +8,11 @@ and temporary disk stay those of one slice whatever the size of the extract.
 
 Per file, ``rows_read = rows_loaded + rows_quarantined`` holds by construction: every data row
 read (parsed or malformed) ends in exactly one of the two tables.
+
+This module decides what to load (change detection) and runs the slices; the steps have their own
+homes: ``raw_schema`` (the raw tables), ``readers`` (each format into ``_stl_in``, CSV line
+endings and reject accounting), ``validation`` (checks, then raw or quarantine), ``batches`` (the
+units and results, ``ContractError``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from orchestration.ingest import normalize as n
 from orchestration.ingest.batches import EntityLoadResult
 from orchestration.ingest.raw_schema import LINEAGE_COLUMNS
 
+
 def _checks(entity: c.Entity, load_time: str, tolerance_s: int, max_future_days: int
             ) -> list[tuple[str, str, str | None, str]]:
     """Ordered (condition, reason, column, detail SQL): the first true one rejects the row."""
