@@ -31,23 +31,24 @@
          'description': 'Lead incidents whose response clock started in the period.'},
         {'kpi': 'share_answered', 'unit': 'share', 'sql': speed_to_lead.kpi_share('is_answered'),
          'description': 'Leads with a qualifying response (at any later time) / all leads.'},
-        {'kpi': 'median_seconds_to_first_response', 'unit': 'seconds',
-         'sql': 'percentile_cont(0.5) within group (order by seconds_to_first_response)',
-         'description': 'Median calendar seconds from clock start to first qualifying response, over answered leads.'},
-        {'kpi': 'p90_seconds_to_first_response', 'unit': 'seconds',
-         'sql': 'percentile_cont(0.9) within group (order by seconds_to_first_response)',
-         'description': '90th percentile (interpolated) of calendar seconds to first qualifying response, over answered leads.'},
-        {'kpi': 'median_business_seconds_to_first_response', 'unit': 'seconds',
-         'sql': 'percentile_cont(0.5) within group (order by business_seconds_to_first_response)',
-         'description': 'Median business seconds (team schedule) to first qualifying response, over answered leads.'},
-        {'kpi': 'p90_business_seconds_to_first_response', 'unit': 'seconds',
-         'sql': 'percentile_cont(0.9) within group (order by business_seconds_to_first_response)',
-         'description': '90th percentile of business seconds to first qualifying response, over answered leads.'},
         {'kpi': 'sla_compliance', 'unit': 'share',
          'sql': "cast(sum(case when sla_status = 'met' then 1 else 0 end) as double)"
                 ~ " / nullif(sum(case when sla_status in ('met', 'breached') then 1 else 0 end), 0)",
          'description': 'met / (met + breached); leads still inside their window (pending) are left out.'},
     ] -%}
+    {#- Interpolated percentiles of the time to first qualifying response, over answered leads
+        (percentile_cont skips their NULLs), on each clock; inserted after share_answered. -#}
+    {%- set percentiles = [] -%}
+    {%- for clock, column in [('calendar', 'seconds_to_first_response'), ('business', 'business_seconds_to_first_response')] -%}
+        {%- for name, fraction in [('median', 0.5), ('p90', 0.9)] -%}
+            {%- do percentiles.append({'kpi': name ~ ('_business' if clock == 'business' else '') ~ '_seconds_to_first_response',
+                                       'unit': 'seconds',
+                                       'sql': 'percentile_cont(' ~ fraction ~ ') within group (order by ' ~ column ~ ')',
+                                       'description': name ~ ' (interpolated) of ' ~ clock
+                                                      ~ ' seconds from clock start to first qualifying response, over answered leads.'}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set defs = defs[:2] + percentiles + defs[2:] -%}
     {%- for minutes in speed_to_lead.stl_def('answered_within_minutes') -%}
         {%- do defs.append({'kpi': 'share_answered_within_' ~ minutes ~ 'm', 'unit': 'share',
                             'sql': speed_to_lead.kpi_share_answered_within(minutes),
