@@ -7,10 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration import warehouse
-from orchestration.dbt_project import DBT_EXECUTABLE_DYING_WITH_PARENT, dbt_project
+from orchestration.dbt_project import DBT_EXECUTABLE_DYING_WITH_PARENT, PlatformDbtCli, dbt_project
 from orchestration.settings import Settings, get_settings, is_set
 
 # The warehouse resource's fields and the variables they come from (docs/operations.md).
@@ -67,4 +66,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def build_resources() -> dict:
     return {"warehouse": WarehouseResource.from_env(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE_DYING_WITH_PARENT)}
+            "dbt": PlatformDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE_DYING_WITH_PARENT)}

@@ -3,19 +3,25 @@ keys (``raw/<table>``), which gives lineage from ingestion to every model."""
 
 
 import os
+import shutil
 import signal
 import subprocess
+import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-from orchestration.dbt_project import PARENT_PID_ENV, dbt_project
+from orchestration.dbt_project import PARENT_PID_ENV, PARTIAL_PARSE_FILE, TARGET_DIR, dbt_project
 from orchestration.resources import WarehouseResource
 from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
 from orchestration.warehouse import WAREHOUSE_POOL
+
+
+UNIT_TESTS_ENV = "STL_DBT_UNIT_TESTS"
 
 
 class SpeedToLeadTranslator(DagsterDbtTranslator):
@@ -41,7 +47,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         if warehouse.settings().dbt_target == SPARK_TARGET:
             # Spark reads the raw tables as Parquet; hand it this run's rows first.
             export_raw_to_parquet(warehouse.settings())
-        invocation = dbt.cli(["build"], context=context)
+        invocation = dbt.cli(build_args(), context=context, target_path=_target_with_parse_state(context))
         events = []
         try:
             # Held back until dbt has exited, so row counts can be read from the warehouse
@@ -57,6 +63,27 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             # would go on writing the warehouse after this lock is released: stop it first.
             _stop(invocation.process)
         yield from _with_row_counts(events, warehouse)
+
+
+def build_args(unit_tests: bool | None = None) -> list[str]:
+    """``dbt build``. dbt's unit tests check the models' SQL on fixed inputs, not the data, so
+    (as dbt recommends) production runs leave them out; STL_DBT_UNIT_TESTS=1 keeps them (the
+    test suite and CI set it)."""
+    if unit_tests is None:
+        unit_tests = os.environ.get(UNIT_TESTS_ENV, "") == "1"
+    return ["build"] if unit_tests else ["build", "--exclude-resource-type", "unit_test"]
+
+
+def _target_with_parse_state(context: dg.AssetExecutionContext) -> Path:
+    """A target directory of this invocation's own (as dagster-dbt makes one) holding a copy of
+    the partial-parse state `stl`'s prepare step left: without it dbt parses the whole project
+    again (several seconds) at every build."""
+    target = TARGET_DIR / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    target.mkdir(parents=True)
+    state = TARGET_DIR / PARTIAL_PARSE_FILE
+    if state.exists():
+        shutil.copy2(state, target / PARTIAL_PARSE_FILE)
+    return target
 
 
 def _with_row_counts(events: list, warehouse: WarehouseResource) -> list:

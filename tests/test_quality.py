@@ -85,7 +85,14 @@ def test_clean_demo_data_passes_every_gate(clean_build):
     assert len(gates) == len(load_suites())
     assert all(gates.values()), {k: v for k, v in gates.items() if not v}
     assert alerts == []
-    assert (settings.data_docs_dir / "index.html").exists()
+    # Each gate renders its own result page; the end of the run renders the index, which links
+    # to every one of this run's pages.
+    index = (settings.data_docs_dir / "index.html").read_text()
+    for suite in load_suites():
+        pages = list((settings.data_docs_dir / "validations" / suite.name / result.run_id).glob("*/*.html"))
+        assert len(pages) == 1, f"{suite.name}: {pages}"
+        assert f"validations/{suite.name}/{result.run_id}/" in index, suite.name
+        assert (settings.data_docs_dir / "expectations" / f"{suite.name}.html").exists()
     checks = [c for c in result.get_asset_check_evaluations() if c.check_name.startswith("gx_")]
     assert len(checks) == len(gates) and all(c.passed for c in checks)
 

@@ -14,6 +14,7 @@ from orchestration.ingest import contract as c
 from orchestration.ingest.matching import match_rates
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
 from orchestration.quality.availability import OUTPUT_BY_NAME, OUTPUTS, OutputStatus, current_status
+from orchestration.quality.gates import build_data_docs_index
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -133,6 +134,7 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     markdown = summary_markdown(summary)
     write_atomically(settings.output_dir / "pipeline_summary.json", json.dumps(summary, indent=2, default=str))
     write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
+    build_data_docs_index(settings)
     return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md(markdown),
                                           "path": str(settings.output_dir / "pipeline_summary.md")})
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from orchestration import warehouse
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
-from orchestration.quality.gx_bridge import SuiteOutcome, run_suite
-from orchestration.quality.suites import Suite
+from orchestration.quality.gx_bridge import SuiteOutcome, build_docs_index, run_suite
+from orchestration.quality.suites import Suite, load_suites
 from orchestration.settings import Settings
 
 RESULTS_DDL = [
@@ -92,6 +93,12 @@ def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | N
         con.execute("COMMIT")
     notify(alerts, notifiers_for(settings))
     return outcome, alerts
+
+
+def build_data_docs_index(settings: Settings) -> Path:
+    """The Data Docs index and suite pages, once per run (each gate renders only its own result
+    page, since the index reads every stored result)."""
+    return build_docs_index(settings, load_suites())
 
 
 def recorded_for_run(settings: Settings, run_id: str) -> tuple[list[tuple], list[tuple]]:

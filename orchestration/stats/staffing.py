@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -114,10 +115,13 @@ def _answered_within(waiting: np.ndarray, service_rate: float, theta: float, sec
     for m in range(jumps + 1):
         answered_by_jump[m] = answered
         answered += state[0] * step_down[0]  # from "nobody ahead" the next move is the answer
-        state = state * stay + np.append(state[1:] * step_down[1:], 0.0)
+        moved = state * stay
+        moved[:-1] += state[1:] * step_down[1:]
+        state = moved
     return float(weights @ answered_by_jump)
 
 
+@lru_cache(maxsize=65536)  # a plan asks for the same slot loads again (weekly seasonality, bisection)
 def erlang_a(agents: int, load: float, handle_seconds: float, patience_seconds: float,
              target_seconds: float) -> ErlangA:
     """Erlang A measures for ``agents`` at ``load`` Erlangs, mean patience ``patience_seconds``."""
