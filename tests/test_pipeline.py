@@ -3,8 +3,12 @@ row is accounted for, planted quarantine problems are found exactly, re-running 
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
+from orchestration.dbt_project import TARGET_DIR
 from orchestration.demo.generator import generate
 from orchestration.ingest import contract as c
 from orchestration.pipeline import run_main_job
@@ -21,8 +25,32 @@ def demo_run(tmp_path_factory, dbt_manifest):
     settings = make_settings(tmp_path_factory.mktemp("demo"))
     use_settings(settings)
     manifest = generate(settings.landing_dir, leads=2000, seed=11)
-    result = run_main_job(settings, full_load=True)
+    from orchestration.transform import UNIT_TESTS_ENV  # needs the parsed manifest
+
+    # Production builds leave dbt's unit tests out (transform.build_args); this run keeps them.
+    os.environ[UNIT_TESTS_ENV] = "1"
+    try:
+        result = run_main_job(settings, full_load=True)
+    finally:
+        del os.environ[UNIT_TESTS_ENV]
     return settings, manifest, result
+
+
+def test_build_leaves_unit_tests_out_unless_asked(dbt_manifest):
+    from orchestration.transform import build_args
+
+    assert build_args(unit_tests=False) == ["build", "--exclude-resource-type", "unit_test"]
+    assert build_args(unit_tests=True) == ["build"]
+
+
+def test_the_run_with_unit_tests_ran_and_passed_every_one(demo_run, dbt_manifest):
+    _, _, result = demo_run
+    declared = {k for k in json.loads(dbt_manifest.read_text())["unit_tests"]}
+    (results_file,) = TARGET_DIR.glob(f"dbt_models-{result.run_id[:8]}-*/run_results.json")
+    ran = {r["unique_id"]: r["status"] for r in json.loads(results_file.read_text())["results"]
+           if r["unique_id"].startswith("unit_test.")}
+    assert len(declared) >= 10 and set(ran) == declared
+    assert set(ran.values()) == {"pass"}
 
 
 def test_every_asset_materializes(demo_run):
