@@ -231,17 +231,46 @@ def cmd_ui(args) -> int:
 
 
 def cmd_purge(args) -> int:
+    """Purge personal data older than the retention period from the tables the platform writes
+    (raw, matches, quarantine, gate samples: orchestration/delivery/retention.py), then rebuild the
+    dbt models from the purged raw data with the pipeline's own dbt asset (transform.py): dbt's
+    tables are regenerated, never updated. A failed rebuild leaves the purge committed and says
+    so; running `stl purge` again (the purge is then a no-op) or the next `stl run` rebuilds."""
+    import dagster as dg
+
+    from orchestration.dbt_project import prepare_manifest
     from orchestration.delivery.privacy import pseudonym_key
     from orchestration.delivery.retention import purge_personal_data
+    from orchestration.pipeline import step_failures
+    from orchestration.settings import apply_process_env
     from orchestration.warehouse import writer
 
     settings = get_settings()
+    apply_process_env(settings)  # dbt reads the warehouse path from the environment
     days = settings.retention_days if args.days is None else args.days
+    prepare_manifest()  # a dbt project that does not parse stops us here, before anything changed
     with writer(settings) as con:
         touched = purge_personal_data(con, pseudonym_key(settings), days)
     print(f"purged personal data older than {days} days:")
     for table, rows in touched.items():
         print(f"  {table:36s} {rows:10,d} rows")
+    print("rebuilding the dbt models from the purged raw data (dbt build) ...", flush=True)
+    from orchestration.resources import build_resources
+    from orchestration.transform import dbt_models
+
+    # An ephemeral instance: this is no pipeline run (no run lock, pool or run history to keep);
+    # the asset holds the warehouse lock for the whole build, as in a run.
+    result = dg.materialize([dbt_models], resources=build_resources(), instance=dg.DagsterInstance.ephemeral(),
+                            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                            raise_on_error=False)
+    if not result.success:
+        causes = "; ".join(f"{f.error_class}: {f.message}" for f in step_failures(result)) or "see the output above"
+        print(f"error: the purge is committed, but rebuilding the dbt models failed ({causes}). Until a "
+              "rebuild succeeds, staging and intermediate tables may still hold the purged personal data. "
+              "Fix the cause (`stl dbt build` reproduces it), then run `stl purge` again or the next `stl run`.",
+              file=sys.stderr)
+        return 1
+    print("dbt models rebuilt from the purged raw data")
     return 0
 
 
