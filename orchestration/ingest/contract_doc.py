@@ -13,7 +13,10 @@ INTRO = """\
 # Data contract: the extracts the platform accepts
 
 *Generated from `orchestration/ingest/contract.py` by
-`python -m orchestration.ingest.contract_doc > docs/data_contract.md`; a test keeps it in sync.*
+`python -m orchestration.ingest.contract_doc > docs/data_contract.md`; a test keeps it in sync.
+The dbt staging models take their columns and keys from the same contract
+(`python -m orchestration.ingest.contract_dbt > dbt_project/macros/contract_columns.sql`;
+tests/test_staging_contract.py fails while it is stale).*
 
 Export these from your CRM, telephony and messaging systems and drop them in the landing
 directory (`STL_LANDING_DIR`, default `data/landing`), or expose them as tables in a SQL
