@@ -314,7 +314,7 @@ def cmd_gates(args) -> int:
     """Run data-quality suites against the current warehouse, outside Dagster (same code path)."""
     import uuid
 
-    from orchestration.quality.gates import run_gate
+    from orchestration.quality.gates import build_data_docs_index, run_gate
     from orchestration.quality.suites import load_suites
 
     settings = get_settings()
@@ -333,7 +333,7 @@ def cmd_gates(args) -> int:
             count = "" if r.unexpected_count is None else f" ({r.unexpected_count:,} failing)"
             print(f"       {r.spec.severity:7s} {r.spec.label}{count}{': ' + r.error if r.error else ''}")
         stopped |= suite.blocking and not outcome.passed
-    print(f"Data Docs: {settings.data_docs_dir / 'index.html'}   alerts: {settings.alert_log_path}")
+    print(f"Data Docs: {build_data_docs_index(settings)}   alerts: {settings.alert_log_path}")
     return 1 if stopped else 0
 
 
