@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import io
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +59,22 @@ class SuiteOutcome:
     @property
     def failing_rows(self) -> int:
         return sum(r.unexpected_count or 0 for r in self.failed)
+
+
+@lru_cache(maxsize=1)
+def _guard_pyspark_connect() -> None:
+    """Let GX import in any process. GX probes ``pyspark.sql.connect`` when pyspark is installed
+    (the spark extra), and pyspark calls ``sys.exit(0)`` from that import when it believes it is
+    running doctests: in a ``python -c`` process without Spark Connect's grpc dependencies. The
+    probe is GX's optional Spark Connect support, so such a process gets an ImportError instead,
+    which GX handles."""
+    try:
+        import pyspark.sql.connect.dataframe  # noqa: F401
+    except ImportError:
+        pass
+    except SystemExit:
+        for name in ("pyspark.sql.connect", "pyspark.sql.connect.dataframe"):
+            sys.modules[name] = None  # a later import of it raises ImportError
 
 
 def patch_duckdb_lazy_results() -> None:
@@ -127,6 +144,7 @@ def patch_data_docs_template_cache() -> None:
 def _context(gx_dir: Path, docs_dir: Path):
     """A file-backed GX project under the data directory (its validation store feeds the Data
     Docs index), with one Data Docs site written to the output directory."""
+    _guard_pyspark_connect()
     import great_expectations as gx
 
     patch_duckdb_lazy_results()
@@ -205,6 +223,7 @@ def run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, ind
 
 
 def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, index: bool) -> SuiteOutcome:
+    _guard_pyspark_connect()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -271,6 +290,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
 def build_docs_index(settings: Settings, suites: list[Suite]) -> Path:
     """Render the suites' pages and the Data Docs index over every stored validation result:
     once at the end of a run (each gate renders its own result page)."""
+    _guard_pyspark_connect()
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     # A non-empty list: GX reads an empty one as "render every stored result again".
