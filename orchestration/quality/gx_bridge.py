@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import os
 import re
 import sys
 import time
@@ -145,6 +146,9 @@ def _context(gx_dir: Path, docs_dir: Path):
     """A file-backed GX project under the data directory (its validation store feeds the Data
     Docs index), with one Data Docs site written to the output directory."""
     _guard_pyspark_connect()
+    # No usage analytics from GX, also where no `stl` entry point exported TELEMETRY_OFF (a bare
+    # `dagster dev`); set before GX reads it, an explicit setting wins.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
     patch_duckdb_lazy_results()
