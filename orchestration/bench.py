@@ -40,8 +40,22 @@ def _tree_rss_mib(root: int) -> float:
     return total_kib / 1024
 
 
-def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run ``code`` in a child Python; (wall seconds, peak RSS MiB, exit code).
+def _dir_mib(root: Path) -> float:
+    """Bytes on disk under ``root`` now (files only; ones removed while walking are skipped), MiB."""
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_blocks * 512
+        except OSError:
+            continue
+    return total / 2**20
+
+
+def _run_child(code: str, env: dict[str, str], disk: Path | None = None) -> tuple[float, float, int]:
+    """Run ``code`` in a child Python; (wall seconds, peak RSS MiB, exit code). With ``disk``,
+    the peak size of that directory (warehouse, DuckDB's spill files, outputs) is sampled
+    every few seconds into ``_run_child.peak_disk_mib``.
 
     The code runs from a script file, not ``python -c``: pyspark (installed with the spark extra,
     and imported by GX when present) takes a main module without a file for its own doctest run
@@ -57,12 +71,15 @@ def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
     script.close()
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, script.name], env=env)
-    sampled = [0.0]
+    sampled, disk_peak, ticks = [0.0], [0.0], [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
             sampled[0] = max(sampled[0], _tree_rss_mib(proc.pid))
+            ticks[0] += 1
+            if disk is not None and ticks[0] % 6 == 0:
+                disk_peak[0] = max(disk_peak[0], _dir_mib(disk))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -71,6 +88,7 @@ def _run_child(code: str, env: dict[str, str]) -> tuple[float, float, int]:
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     os.unlink(script.name)
+    _run_child.peak_disk_mib = max(disk_peak[0], _dir_mib(disk)) if disk is not None else None
     return time.perf_counter() - started, max(usage.ru_maxrss / 1024, sampled[0]), proc.returncode
 
 
@@ -156,7 +174,7 @@ def print_floor(f: dict) -> None:
 
 
 def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json_path: Path | None = None,
-                  engine: str = "duckdb") -> int:
+                  engine: str = "duckdb", floor: bool = True) -> int:
     workdir = workdir.resolve()
     data_root = workdir / f"leads-{leads}-seed-{seed}"
     landing = data_root / "landing"
@@ -186,7 +204,8 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     env_run.pop("DAGSTER_HOME", None)
     print("running the whole pipeline (fresh warehouse) ...")
     wall, rss, code = _run_child(
-        f"from orchestration.bench import _pipeline_child; _pipeline_child({str(child_out)!r})", env_run)
+        f"from orchestration.bench import _pipeline_child; _pipeline_child({str(child_out)!r})", env_run, disk=run_dir)
+    peak_disk = _run_child.peak_disk_mib
     child = json.loads(child_out.read_text()) if child_out.exists() else {"success": False, "steps": {}, "rows": {}}
     steps = child["steps"]
     ingest_steps, ingest_rows = ingestion_figures(steps, child["rows"])
@@ -206,9 +225,13 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         "rows_read": child["rows"],
         "warehouse_mib": round((run_dir / "warehouse" / "speed_to_lead.duckdb").stat().st_size / 2**20, 1)
         if (run_dir / "warehouse" / "speed_to_lead.duckdb").exists() else None,
+        # Everything the run wrote (warehouse, spill files, outputs) at its largest, against the
+        # landing files it read.
+        "peak_disk_mib": round(peak_disk, 1),
+        "landing_mib": round(_dir_mib(landing), 1),
     }
     warehouse = run_dir / "warehouse" / "speed_to_lead.duckdb"
-    if engine == "duckdb":
+    if engine == "duckdb" and floor:
         _run_floors(env, landing, run_dir, warehouse, figures)
     if engine == "spark" and figures["pipeline"]["success"]:
         # DuckDB's models again on the loaded warehouse, then Spark's: the same work on each.
@@ -223,6 +246,7 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         print(f"  generate            {figures['generate']['wall_s']:8.1f} s   peak {figures['generate']['peak_rss_mib']:8.0f} MiB")
     print(f"  pipeline (total)    {p['wall_s']:8.1f} s   peak {p['peak_rss_mib']:8.0f} MiB   success={p['success']}")
     print(f"  ingest              {p['ingest_s']:8.1f} s   {p['ingest_rows']:,} rows   {p['ingest_rows_per_s'] or 0:,} rows/s")
+    print(f"  disk                peak {p['peak_disk_mib']:,.0f} MiB written beside {p['landing_mib']:,.0f} MiB of landing files")
     for step, seconds in steps.items():
         print(f"    {step:34s} {seconds:8.2f} s")
     if "floor" in figures:

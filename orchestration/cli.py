@@ -307,7 +307,7 @@ def cmd_bench(args) -> int:
     from orchestration.bench import run_benchmark
 
     return run_benchmark(leads=args.leads, seed=args.seed, workdir=Path(args.workdir), reuse=not args.regenerate,
-                         json_path=Path(args.json) if args.json else None, engine=args.engine)
+                         json_path=Path(args.json) if args.json else None, engine=args.engine, floor=not args.no_floor)
 
 
 def cmd_gates(args) -> int:
@@ -419,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=str(PROJECT_ROOT / "bench"))
     p.add_argument("--regenerate", action="store_true", help="regenerate even if data of this size exists")
     p.add_argument("--json", help="where to write the figures (default: <workdir>/results-<leads>[-spark].json)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip the hand-written DuckDB query and pandas pipeline (at 10M, pandas needs tens of GB)")
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="spark: after the pipeline, time the dbt models on DuckDB and on Spark (docs/scale_out.md)")
     p.set_defaults(func=cmd_bench)
