@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import child_env
 import sqlalchemy as sa
 
-from orchestration.settings import PROJECT_ROOT, use_settings
+from orchestration.settings import PROJECT_ROOT
+from tests.helpers import child_env, make_settings, write
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -23,10 +23,8 @@ DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
 @pytest.fixture
-def pg_instance(tmp_path, postgres_url, monkeypatch, dbt_manifest):
+def pg_instance(tmp_path, postgres_url, monkeypatch, dbt_manifest, use_settings):
     import dagster as dg
-
-    from tests.conftest import make_settings
 
     monkeypatch.setenv("STL_DAGSTER_PG_URL", postgres_url)
     settings = make_settings(tmp_path, STL_DAGSTER_PG_URL=postgres_url)
@@ -38,8 +36,6 @@ def pg_instance(tmp_path, postgres_url, monkeypatch, dbt_manifest):
 
 
 def test_generated_instance_yaml_uses_postgres_only_when_configured(tmp_path):
-    from tests.conftest import make_settings
-
     with_pg = make_settings(tmp_path / "pg", STL_DAGSTER_PG_URL="postgresql+psycopg2://u@h/db")
     assert "postgres_url:\n      env: STL_DAGSTER_PG_URL" in (with_pg.dagster_home / "dagster.yaml").read_text()
     assert "u@h" not in (with_pg.dagster_home / "dagster.yaml").read_text()  # the URL stays in the environment
@@ -59,7 +55,6 @@ def test_run_events_and_schedule_state_are_stored_in_postgres(pg_instance, postg
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
     from orchestration.definitions import defs
-    from tests.test_ingest import write
 
     settings, instance = pg_instance
     assert isinstance(instance.run_storage, PostgresRunStorage)

@@ -18,7 +18,7 @@ import yaml
 
 from orchestration.dbt_project import DBT_EXECUTABLE
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
-from tests.conftest import child_env
+from tests.helpers import child_env
 
 STL = str(Path(sys.executable).parent / "stl")
 # Python whose `marts.` reads must be declared as exposures (models/exposures.yml). bench.py and
@@ -176,19 +176,10 @@ def test_the_profile_default_warehouse_is_the_platforms_from_inside_dbt_project(
 # ---------------------------------------------------------------- against a built warehouse (slow)
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """A small warehouse the whole pipeline built (300 generated leads); returns its data dir."""
-    root = tmp_path_factory.mktemp("dbt_interface")
-    env = child_env(STL_DATA_DIR=str(root), DAGSTER_HOME=str(root / "dagster_home"))
-    for args in (["generate", "--leads", "300", "--out", str(root / "landing"), "--quiet"], ["run"]):
-        done = subprocess.run([STL, *args], env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return root
-
-
-def _warehouse(root: Path) -> Path:
-    return Settings.from_env({"STL_DATA_DIR": str(root)}).warehouse_path
+@pytest.fixture
+def built(shared_run) -> Path:
+    """The warehouse of the session's shared run (read only: tests copy it)."""
+    return shared_run.settings.warehouse_path
 
 
 def _copy_project(dest: Path) -> Path:
@@ -222,7 +213,7 @@ def test_plain_dbt_build_inside_dbt_project_uses_the_default_warehouse_and_keeps
     project = _copy_project(repo / "dbt_project")
     warehouse = repo / "data" / "warehouse" / "speed_to_lead.duckdb"
     warehouse.parent.mkdir(parents=True)
-    shutil.copy(_warehouse(built), warehouse)
+    shutil.copy(built, warehouse)
     before = _mart_tables(warehouse)
     con = duckdb.connect(str(warehouse))
     con.execute("DROP SCHEMA marts CASCADE")
@@ -241,7 +232,7 @@ def test_plain_dbt_build_inside_dbt_project_uses_the_default_warehouse_and_keeps
 def test_a_mart_whose_column_type_breaks_its_contract_fails_naming_the_column(built, tmp_path):
     project = _copy_project(tmp_path / "dbt_project")
     warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(_warehouse(built), warehouse)
+    shutil.copy(built, warehouse)
     model = project / "models" / "marts" / "response" / "fct_sla_alerts.sql"
     # threshold_seconds (contract: double) becomes text; the newline keeps a trailing comment closed.
     model.write_text("select * replace (cast(threshold_seconds as varchar) as threshold_seconds) from (\n"
@@ -267,7 +258,7 @@ def _freshness(warehouse: Path, target: Path) -> tuple[int, dict[str, str]]:
 @pytest.mark.slow
 def test_source_freshness_passes_after_a_load_and_flags_stale_extracts(built, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(_warehouse(built), warehouse)
+    shutil.copy(built, warehouse)
 
     code, status = _freshness(warehouse, tmp_path / "fresh")
     assert code == 0

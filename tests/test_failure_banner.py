@@ -12,10 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import child_env
-
 from orchestration import pipeline
 from orchestration.ingest.loader import ContractError
+from tests.helpers import child_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -112,7 +111,7 @@ def test_stl_run_on_a_leads_file_without_created_at_names_file_and_column(tmp_pa
     from orchestration.demo.generator import generate
 
     landing = tmp_path / "landing"
-    generate(landing, leads=300, seed=1, progress=False)
+    generate(landing, leads=100, seed=1, days=4)  # the smallest landing that has every extract
     leads_file = sorted((landing / "leads").glob("*.csv"))[-1]
     with leads_file.open(newline="") as f:
         rows = list(csv.reader(f))
@@ -143,7 +142,7 @@ def test_stl_run_stopped_by_a_gate_exits_3(tmp_path):
     from orchestration.demo.generator import generate
 
     landing = tmp_path / "landing"
-    generate(landing, leads=300, seed=1, progress=False)
+    generate(landing, leads=100, seed=1, days=4)
     # A schedule for a team the teams extract does not have: the raw_schedules gate is blocking.
     schedule = sorted((landing / "schedules").glob("*.csv"))[0]
     with schedule.open("a") as f:

@@ -4,7 +4,6 @@ Python's csv module, independently of the platform), no phantom rows, errors nam
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 
 import duckdb
@@ -13,21 +12,14 @@ import pytest
 from orchestration.ingest.batches import ContractError
 from orchestration.ingest.record_count import count_csv_records
 from orchestration.ingest.service import ingest_entity
+from tests.helpers import LOAD_TIME, write
 
-LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
 HEADER = "lead_id,created_at,source,first_name"
 
 
 def leads_csv(first: int, n: int) -> str:
     rows = [HEADER] + [f"L{i},2026-10-{1 + i % 28:02d}T09:00:00Z,web,\"Name, {i}\"" for i in range(first, first + n)]
     return "\n".join(rows) + "\n"
-
-
-def write(settings, relpath: str, content: str | bytes):
-    path = settings.landing_dir / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return path
 
 
 def load(settings, entity="leads", con=None):

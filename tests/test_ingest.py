@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -14,18 +13,9 @@ import pytest
 
 from orchestration.ingest.batches import ContractError
 from orchestration.ingest.service import ingest_entity
+from tests.helpers import LOAD_TIME, write  # noqa: F401 - write: still imported from here by test_definitions
 
-LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
 LEADS_HEADER = "lead_id,created_at,form_submitted_at,source,score,phone,email,country"
-
-
-def write(settings, relpath: str, content: str | bytes) -> Path:
-    path = settings.landing_dir / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, str):
-        content = content.encode()
-    path.write_bytes(content)
-    return path
 
 
 def ingest(settings, entity, con=None, **kw):

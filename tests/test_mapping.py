@@ -11,8 +11,7 @@ import pytest
 
 from orchestration.ingest.mapping import MappingError, load_sources
 from orchestration.ingest.service import ingest_entity
-
-LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
+from tests.helpers import LOAD_TIME
 
 
 def write(settings, relpath: str, content: str):

@@ -6,7 +6,7 @@ import duckdb
 
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
-from tests.test_ingest import LOAD_TIME, write
+from tests.helpers import LOAD_TIME, write
 
 
 def test_matching_rules(settings):

@@ -1,39 +1,21 @@
-"""The main job end to end on generated demo data: every asset materialises, every generated
-row is accounted for, planted quarantine problems are found exactly, re-running changes nothing."""
+"""The main job end to end on generated demo data (the session's shared run): every asset
+materialises, every generated row is accounted for, planted quarantine problems are found exactly,
+dbt's unit tests ran and passed, re-running ingestion (on a copy) changes nothing."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from orchestration.dbt_project import TARGET_DIR
-from orchestration.demo.generator import generate
 from orchestration.ingest import contract as c
-from orchestration.pipeline import run_main_job
 from orchestration.warehouse import reader
 
-pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, dbt_manifest):
-    from tests.conftest import make_settings
-    from orchestration.settings import use_settings
-
-    settings = make_settings(tmp_path_factory.mktemp("demo"))
-    use_settings(settings)
-    manifest = generate(settings.landing_dir, leads=2000, seed=11)
-    from orchestration.transform import UNIT_TESTS_ENV  # needs the parsed manifest
-
-    # Production builds leave dbt's unit tests out (transform.build_args); this run keeps them.
-    os.environ[UNIT_TESTS_ENV] = "1"
-    try:
-        result = run_main_job(settings, full_load=True)
-    finally:
-        del os.environ[UNIT_TESTS_ENV]
-    return settings, manifest, result
+@pytest.fixture
+def demo_run(shared_run):
+    return shared_run.settings, shared_run.manifest, shared_run.result
 
 
 def test_build_leaves_unit_tests_out_unless_asked(dbt_manifest):
@@ -98,20 +80,29 @@ def test_matching_finds_the_planted_unknown_contacts(demo_run):
     con.close()
 
 
-def test_running_again_changes_nothing(demo_run):
-    settings, _, _ = demo_run
-    con = reader(settings)
-    before = [con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] for e in c.ENTITIES]
-    con.close()
-    again = run_main_job(settings, full_load=True)
+def test_running_ingestion_again_changes_nothing(shared_copy):
+    """Every landing file is already loaded: a second full load of the ingestion assets loads no
+    file and leaves every raw table as it was (the rest of the job reads only these tables)."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.jobs import full_load_run_config
+
+    settings = shared_copy
+    counts = lambda con: [con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] for e in c.ENTITIES]  # noqa: E731
+    with reader(settings) as con:
+        before = counts(con)
+    job = defs.resolve_job_def("speed_to_lead_job")
+    again = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), run_config=full_load_run_config(), raise_on_error=False,
+        partition_key=job.partitions_def.get_last_partition_key(),
+        asset_selection=[dg.AssetKey(["raw", e.name]) for e in c.ENTITIES])
     assert again.success
     statuses = {e.event_specific_data.materialization.metadata["files_loaded"].value
-                for e in again.get_asset_materialization_events()
-                if "files_loaded" in e.event_specific_data.materialization.metadata}
-    assert statuses == {0}
-    con = reader(settings)
-    assert [con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] for e in c.ENTITIES] == before
-    con.close()
+                for e in again.get_asset_materialization_events()}
+    assert statuses == {0} and len(again.get_asset_materialization_events()) == len(c.ENTITIES)
+    with reader(settings) as con:
+        assert counts(con) == before
 
 
 def test_dbt_tables_carry_row_counts_and_column_schema(demo_run):

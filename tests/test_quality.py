@@ -18,29 +18,13 @@ import pytest
 from orchestration.delivery.publish import PUBLISHED_DB, REPORT
 from orchestration.quality.alerts import Alert, LogFileNotifier, WebhookNotifier, notify
 from orchestration.quality.suites import SuiteError, load_suite, load_suites
-from tests.conftest import make_settings
-
-pytestmark = pytest.mark.slow
-
-DATA_END = dt.date.today() - dt.timedelta(days=2)  # fresh data, as a live feed would be
+from tests.helpers import DATA_END, make_settings
 
 
-def _run_pipeline(settings):
-    from orchestration.pipeline import run_main_job
-    from orchestration.settings import use_settings
-
-    use_settings(settings)
-    return run_main_job(settings, full_load=True)
-
-
-@pytest.fixture(scope="module")
-def clean_build(tmp_path_factory, dbt_manifest):
-    from orchestration.demo.generator import generate
-
-    settings = make_settings(tmp_path_factory.mktemp("quality_clean"))
-    generate(settings.landing_dir, leads=800, seed=5, days=28, end_date=DATA_END)
-    result = _run_pipeline(settings)
-    return settings, result
+@pytest.fixture
+def clean_build(shared_run):
+    """The session's shared run: fresh demo data, which passes every gate (read only)."""
+    return shared_run.settings, shared_run.result
 
 
 def _gate_rows(settings, run_id):
@@ -54,6 +38,7 @@ def _gate_rows(settings, run_id):
     return dict(gates), alerts
 
 
+@pytest.mark.slow  # dbt parse
 def test_every_suite_loads_and_checks_a_real_asset(dbt_manifest):
     from orchestration.definitions import defs
 
@@ -169,9 +154,8 @@ ANOMALIES = {
 
 
 @pytest.mark.parametrize("anomaly", sorted(ANOMALIES))
-def test_each_anomaly_fails_the_right_expectation_with_the_right_count(anomaly, clean_build, tmp_path):
+def test_each_anomaly_fails_the_right_expectation_with_the_right_count(anomaly, clean_build, tmp_path, use_settings):
     from orchestration.quality.gates import run_gate
-    from orchestration.settings import use_settings
 
     suite_name, mutation, label, count, severity = ANOMALIES[anomaly]
     settings = make_settings(tmp_path)
@@ -195,9 +179,8 @@ def test_each_anomaly_fails_the_right_expectation_with_the_right_count(anomaly, 
     assert any(entry["subject"] == alert.subject for entry in logged)
 
 
-def test_stale_data_raises_late_alerts(clean_build, tmp_path):
+def test_stale_data_raises_late_alerts(clean_build, tmp_path, use_settings):
     from orchestration.quality.gates import run_gate
-    from orchestration.settings import use_settings
 
     settings = make_settings(tmp_path)
     shutil.copy(clean_build[0].warehouse_path, settings.warehouse_path)
@@ -215,13 +198,10 @@ def _write_csv(path, header, rows):
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
-def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(tmp_path, dbt_manifest):
-    from orchestration.demo.generator import generate
+def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(shared_copy):
+    from orchestration.pipeline import run_main_job
 
-    settings = make_settings(tmp_path)
-    generate(settings.landing_dir, leads=300, seed=9, days=14, end_date=DATA_END)
-    first = _run_pipeline(settings)
-    assert first.success
+    settings = shared_copy  # the last good run: the shared one
     fingerprint = "SELECT count(*), sum(hash(lead_id, first_response_at, sla_status)) FROM marts.fct_lead_response"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         before = con.execute(fingerprint).fetchone()
@@ -243,7 +223,7 @@ def test_a_failing_gate_stops_downstream_and_keeps_the_last_good_marts(tmp_path,
                  for i in range(2)]
     _write_csv(landing / "calls" / f"calls_{day}.csv", call_header, call_rows)
 
-    second = _run_pipeline(settings)
+    second = run_main_job(settings, full_load=True, quiet=True)
     assert not second.success
     checks = {c.check_name: c for c in second.get_asset_check_evaluations()}
     assert not checks["gx_raw_schedules"].passed

@@ -24,10 +24,7 @@ from orchestration.ingest import contract as c
 from orchestration.ingest.service import ingest_entity
 from orchestration.ingest.sql_source import read_entity
 
-try:
-    from conftest import make_settings
-except ImportError:  # tests/ imported as a package
-    from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 UTC = dt.timezone.utc
 NY = ZoneInfo("America/New_York")

@@ -72,7 +72,15 @@ def test_experiment_effect_is_recovered_with_rep_clustered_intervals():
     ratio = -np.log(rt.mde) / half_width_log  # (c + t80) / c
     assert rt.n_units == 160
     assert 1.9 < stats.t.ppf(0.80, 159) / (ratio - 1) < 2.1
-    assert 0 < rt.power <= 1 and 0 < conv.power <= 1
+    # power is for the effect of interest (a 0.8 ratio; +2 points of conversion), not the observed
+    # effect: rebuilt from the interval and the MDE, which carry the same critical value and se
+    t80 = stats.t.ppf(0.80, 159)
+    for row, half_width, mde, effect in ((rt, half_width_log, -np.log(rt.mde), np.log(0.8)),
+                                         (conv, (conv.ci_high - conv.ci_low) / 2, conv.mde, 0.02)):
+        se = (mde - half_width) / t80
+        critical, shift = half_width / se, abs(effect) / se
+        expected = stats.nct.sf(critical, 159, shift) + stats.nct.cdf(-critical, 159, shift)
+        assert row.power == pytest.approx(expected, rel=1e-6)
 
 
 def test_clustering_by_rep_keeps_a_null_experiment_honest():

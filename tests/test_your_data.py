@@ -82,15 +82,10 @@ def small_org(landing: Path, leads: int = 160, days: int = 24, seed: int = 3, em
     (landing / "sources.yaml").write_text(json.dumps(sources))  # JSON is YAML
 
 
-def run(tmp_path: Path, build) -> tuple:
-    from orchestration.settings import use_settings
-    from tests.conftest import make_settings
-
-    settings = make_settings(tmp_path)
-    use_settings(settings)
+def run(settings, build) -> tuple:
+    """``build`` the landing directory of ``settings`` (the test's own, process-wide), run the job."""
     build(settings.landing_dir)
-    result = run_main_job(settings, full_load=True)
-    return settings, result
+    return settings, run_main_job(settings, full_load=True, quiet=True)
 
 
 def failed_steps(result) -> list[str]:
@@ -115,8 +110,8 @@ def assert_delivered(settings, result) -> str:
     return report
 
 
-def test_leads_and_calls_only(tmp_path, dbt_manifest):
-    settings, result = run(tmp_path, lambda d: small_org(d, channels=("calls",)))
+def test_leads_and_calls_only(settings, dbt_manifest):
+    settings, result = run(settings, lambda d: small_org(d, channels=("calls",)))
     report = assert_delivered(settings, result)
     status = outputs(settings)
     for name in ("business_time", "funnel_opportunities", "funnel_appointments", "experiment_effects"):
@@ -126,8 +121,8 @@ def test_leads_and_calls_only(tmp_path, dbt_manifest):
     assert "## Not available" in summary and "Business-hours clock" in summary
 
 
-def test_leads_and_epoch_sms_without_schedules_with_letter_grades(tmp_path, dbt_manifest):
-    settings, result = run(tmp_path, lambda d: small_org(d, channels=("sms",), letter_grades=True))
+def test_leads_and_epoch_sms_without_schedules_with_letter_grades(settings, dbt_manifest):
+    settings, result = run(settings, lambda d: small_org(d, channels=("sms",), letter_grades=True))
     assert_delivered(settings, result)
     con = reader(settings)
     tiers = dict(con.execute("SELECT score_tier, count(*) FROM marts.fct_lead_response GROUP BY 1").fetchall())
@@ -137,22 +132,22 @@ def test_leads_and_epoch_sms_without_schedules_with_letter_grades(tmp_path, dbt_
     assert answered > 100  # the epoch-millisecond SMS matched their leads by phone
 
 
-def test_crm_without_appointments_or_opportunities(tmp_path, dbt_manifest):
-    settings, result = run(tmp_path, lambda d: small_org(d, channels=("calls", "sms"), crm=("reps",)))
+def test_crm_without_appointments_or_opportunities(settings, dbt_manifest):
+    settings, result = run(settings, lambda d: small_org(d, channels=("calls", "sms"), crm=("reps",)))
     assert_delivered(settings, result)
     status = outputs(settings)
     assert status["business_time"].available
     assert not status["funnel_opportunities"].available
 
 
-def test_vendor_presets_end_to_end(tmp_path, dbt_manifest):
+def test_vendor_presets_end_to_end(settings, dbt_manifest):
     def build(landing: Path) -> None:
         for vendor in ("hubspot", "twilio"):
             shutil.copytree(FIXTURES / vendor, landing / vendor)
         (landing / "sources.yaml").write_text(textwrap.dedent("""
             presets: [hubspot, twilio]
         """))
-    settings, result = run(tmp_path, build)
+    settings, result = run(settings, build)
     # Tiny vendor samples: the job ends in a report or at a gate that names its reason, never a crash.
     crashed = [s for s in failed_steps(result) if "_gx_" not in s]
     assert not crashed, crashed
@@ -168,9 +163,9 @@ def test_vendor_presets_end_to_end(tmp_path, dbt_manifest):
     assert "internal_test" in samples and "example" in samples
 
 
-def test_every_lead_excluded_stops_at_the_exclusion_gate(tmp_path, dbt_manifest):
+def test_every_lead_excluded_stops_at_the_exclusion_gate(settings, dbt_manifest):
     # example.com is in the default internal_email_domains: every lead becomes an internal test.
-    settings, result = run(tmp_path, lambda d: small_org(d, email_domain="example.com"))
+    settings, result = run(settings, lambda d: small_org(d, email_domain="example.com"))
     con = reader(settings)
     gates = con.execute("SELECT suite, passed FROM quality.gate_results WHERE run_id = ? AND blocking AND NOT passed",
                         [result.run_id]).fetchall()

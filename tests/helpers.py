@@ -1,0 +1,81 @@
+"""Helpers shared by test modules (fixtures are in conftest.py; no test module imports another)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from orchestration.settings import Settings
+
+# Fresh data, as a live feed would be: older data makes the gates raise late-extract alerts.
+# Fixed at import, so one session agrees on it even across midnight.
+DATA_END = dt.date.today() - dt.timedelta(days=2)
+# The load time the ingestion unit tests stamp on what they load.
+LOAD_TIME = dt.datetime(2026, 11, 20, 12, 0, 0)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process (stl, dagster): this process's, without the STL_*
+    settings earlier tests made process-wide (a module fixture's STL_WAREHOUSE_PATH would point
+    the child at another test's warehouse), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("STL_")}, **extra}
+
+
+def make_settings(root: Path, **env) -> Settings:
+    """Settings whose data (landing, warehouse, Dagster home, output) all live under ``root``."""
+    base = {"STL_DATA_DIR": str(root), "STL_LANDING_DIR": str(root / "landing")}
+    settings = Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
+    settings.ensure_dirs()
+    return settings
+
+
+def write(settings: Settings, relpath: str, content: str | bytes) -> Path:
+    """Write a file into the landing directory."""
+    path = settings.landing_dir / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return path
+
+
+@contextlib.contextmanager
+def settings_restored():
+    """Put back the process-wide settings (orchestration.settings.use_settings) and every
+    environment variable (run_main_job exports DAGSTER_HOME and dbt's variables) on exit."""
+    import orchestration.settings as settings_module
+
+    saved_settings, saved_env = settings_module._settings, dict(os.environ)
+    try:
+        yield
+    finally:
+        settings_module._settings = saved_settings
+        for key in set(os.environ) - set(saved_env):
+            del os.environ[key]
+        for key, value in saved_env.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+def copy_run(settings: Settings, dest: Path, **env) -> Settings:
+    """A writable copy of a run's data directory (landing, warehouse, Dagster home, GX project,
+    output, pseudonym key) at ``dest``, and settings for it; ``env`` as for make_settings.
+
+    The GX project stores the Data Docs site's absolute path when it is first made; it is
+    rewritten so that gates run on the copy write their pages into the copy."""
+    shutil.copytree(settings.data_dir, dest, symlinks=True,  # published/parquet/current is a relative link
+                    ignore=shutil.ignore_patterns("*.lock"))
+    for config in (dest / settings.gx_dir.relative_to(settings.data_dir)).rglob("great_expectations.yml"):
+        config.write_text(config.read_text().replace(str(settings.data_dir), str(dest)))
+    return make_settings(dest, **env)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` by relative path (lock files left out: a lock taken
+    for reading rewrites its holder line)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".lock"}
