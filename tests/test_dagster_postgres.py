@@ -14,7 +14,7 @@ import pytest
 
 import sqlalchemy as sa
 
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import PROJECT_ROOT, apply_process_env
 from tests.helpers import child_env, make_settings, write
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -30,6 +30,7 @@ def pg_instance(tmp_path, postgres_url, monkeypatch, dbt_manifest, use_settings)
     settings = make_settings(tmp_path, STL_DAGSTER_PG_URL=postgres_url)
     use_settings(settings)
     monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))
+    apply_process_env(settings)  # the job's resources read the environment (restored by use_settings)
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     yield settings, instance
     instance.dispose()
