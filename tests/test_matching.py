@@ -59,3 +59,29 @@ def test_matching_uses_the_current_version_of_a_lead(settings):
     build_matches(con)
     assert con.execute("SELECT activity_id, lead_id FROM raw.activity_lead_matches ORDER BY 1").fetchall() == [
         ("m1", "L1"), ("m2", None)]
+
+
+def test_matching_in_slices_gives_the_one_statement_result(settings):
+    """Slices bound the join state; each activity's match depends only on the leads, so any slice
+    size gives the same table (here one activity per slice against all of them at once)."""
+    write(settings, "leads.csv", "lead_id,created_at,phone,email,country\n"
+          "L1,2026-11-01T09:00:00Z,(415) 555-0123,ann@example.com,US\n"
+          "L2,2026-11-03T09:00:00Z,415-555-0123,,US\n")
+    write(settings, "calls.csv", "call_id,started_at,direction,from_number,to_number,lead_id\n"
+          "C1,2026-11-01T09:01:00Z,outbound,+18005550000,+1 415 555 0123,\n"
+          "C2,2026-11-03T09:02:00Z,outbound,+18005550000,4155550123,\n"
+          "C3,2026-11-01T08:00:00Z,outbound,+18005550000,+14155550123,\n"
+          "C4,2026-11-01T09:05:00Z,outbound,+18005550000,+12125559999,L1\n")
+    write(settings, "sms.csv", "message_id,sent_at,direction,from_number,to_number,delivery_status\n"
+          "S1,2026-11-03T10:00:00Z,outbound,+18005550000,+14155550123,delivered\n"
+          "S2,2026-11-01T10:00:00Z,inbound,+14155550123,+18005550000,delivered\n")
+    con = duckdb.connect(str(settings.warehouse_path))
+    for entity in ("leads", "calls", "sms", "emails"):
+        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    query = "SELECT * FROM raw.activity_lead_matches ORDER BY channel, activity_id"
+    build_matches(con)
+    whole = con.execute(query).fetchall()
+    build_matches(con, slice_activities=1)
+    assert con.execute(query).fetchall() == whole
+    assert [(r[1], r[12]) for r in whole] == [("C1", "L1"), ("C2", "L2"), ("C3", "L1"), ("C4", "L1"),
+                                             ("S1", "L2"), ("S2", "L1")]

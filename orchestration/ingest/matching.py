@@ -41,58 +41,89 @@ def _current(table: str, key: str, columns: str) -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)")
 
 
-def build_matches(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)build raw.activity_lead_matches from the current raw leads and activities."""
-    activities = " UNION ALL ".join(
-        f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, direction, rep_id, "
-        f"{outcome} AS outcome, {automated} AS is_automated, {answered} AS answered_at, {ended} AS ended_at, "
-        f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
-        f"FROM {_current(table, id_col, '*')}"
-        for channel, (table, id_col, time_col, phone, email, outcome, automated, answered, ended)
-        in ACTIVITY_SOURCES.items()
-    )
-    # Each input is used several times below: materialise it once.
+# Activities matched per statement: bounds the join state (at 10M leads the extracts hold 59M
+# activities, and one statement over all of them spilled more than 24 GB to disk). Each
+# activity's match depends only on the leads, so slices give exactly the one-statement result.
+SLICE_ACTIVITIES = 4_000_000
+
+_MATCH_COLUMNS = """channel VARCHAR, activity_id VARCHAR, activity_at TIMESTAMP, direction VARCHAR, rep_id VARCHAR,
+    outcome VARCHAR, is_automated BOOLEAN, answered_at TIMESTAMP, ended_at TIMESTAMP, crm_lead_id VARCHAR,
+    contact_phone_e164 VARCHAR, contact_email_normalized VARCHAR, lead_id VARCHAR, match_method VARCHAR,
+    matched_before_lead_created BOOLEAN"""
+
+
+def _activities_sql(channel: str) -> str:
+    table, id_col, time_col, phone, email, outcome, automated, answered, ended = ACTIVITY_SOURCES[channel]
+    return (f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, direction, rep_id, "
+            f"{outcome} AS outcome, {automated} AS is_automated, {answered} AS answered_at, {ended} AS ended_at, "
+            f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
+            f"FROM {_current(table, id_col, '*')}")
+
+
+# One slice of _stl_match_acts (first <= _rid < last) against every current lead.
+_MATCH_SLICE = """
+    INSERT INTO raw.activity_lead_matches
+    WITH leads AS (SELECT * FROM _stl_match_leads),
+    acts AS (SELECT * FROM _stl_match_acts WHERE _rid >= $first AND _rid < $last),
+    by_phone_before AS (
+        SELECT a._rid, l.lead_id
+        FROM (SELECT * FROM acts WHERE contact_phone_e164 IS NOT NULL) a
+        ASOF JOIN (SELECT * FROM leads WHERE phone_e164 IS NOT NULL) l
+          ON a.contact_phone_e164 = l.phone_e164 AND a.activity_at >= l.created_at),
+    by_email_before AS (
+        SELECT a._rid, l.lead_id
+        FROM (SELECT * FROM acts WHERE contact_email_normalized IS NOT NULL) a
+        ASOF JOIN (SELECT * FROM leads WHERE email_normalized IS NOT NULL) l
+          ON a.contact_email_normalized = l.email_normalized AND a.activity_at >= l.created_at)
+    SELECT a.channel, a.activity_id, a.activity_at, a.direction, a.rep_id, a.outcome, a.is_automated,
+           a.answered_at, a.ended_at, a.crm_lead_id, a.contact_phone_e164, a.contact_email_normalized,
+           coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id,
+           CASE WHEN ci.lead_id IS NOT NULL THEN 'crm_id'
+                WHEN coalesce(pb.lead_id, pf.lead_id) IS NOT NULL THEN 'phone'
+                WHEN coalesce(eb.lead_id, ef.lead_id) IS NOT NULL THEN 'email'
+                ELSE 'unmatched' END AS match_method,
+           ci.lead_id IS NULL AND pb.lead_id IS NULL
+               AND (pf.lead_id IS NOT NULL OR (eb.lead_id IS NULL AND ef.lead_id IS NOT NULL))
+               AS matched_before_lead_created
+    FROM acts a
+    LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
+    LEFT JOIN by_phone_before pb ON pb._rid = a._rid
+    LEFT JOIN _stl_first_by_phone pf ON pf.phone_e164 = a.contact_phone_e164
+    LEFT JOIN by_email_before eb ON eb._rid = a._rid
+    LEFT JOIN _stl_first_by_email ef ON ef.email_normalized = a.contact_email_normalized
+"""
+
+
+def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_ACTIVITIES) -> None:
+    """(Re)build raw.activity_lead_matches from the current raw leads and activities: one channel
+    at a time, in slices of at most ``slice_activities``, in one transaction (readers never see
+    a half-built table)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_leads AS "
                 f"{_current('leads', 'lead_id', 'lead_id, created_at, phone_e164, email_normalized')[1:-1]}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS {activities}")
-    con.execute("""
-        CREATE OR REPLACE TABLE raw.activity_lead_matches AS
-        WITH leads AS (SELECT * FROM _stl_match_leads),
-        acts AS (SELECT *, rowid AS _rid FROM _stl_match_acts),  -- a cheap join key
-        by_phone_before AS (
-            SELECT a._rid, l.lead_id
-            FROM (SELECT * FROM acts WHERE contact_phone_e164 IS NOT NULL) a
-            ASOF JOIN (SELECT * FROM leads WHERE phone_e164 IS NOT NULL) l
-              ON a.contact_phone_e164 = l.phone_e164 AND a.activity_at >= l.created_at),
-        by_email_before AS (
-            SELECT a._rid, l.lead_id
-            FROM (SELECT * FROM acts WHERE contact_email_normalized IS NOT NULL) a
-            ASOF JOIN (SELECT * FROM leads WHERE email_normalized IS NOT NULL) l
-              ON a.contact_email_normalized = l.email_normalized AND a.activity_at >= l.created_at),
-        first_by_phone AS (
-            SELECT phone_e164, arg_min(lead_id, created_at) AS lead_id FROM leads
-            WHERE phone_e164 IS NOT NULL GROUP BY phone_e164),
-        first_by_email AS (
-            SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM leads
-            WHERE email_normalized IS NOT NULL GROUP BY email_normalized)
-        SELECT a.channel, a.activity_id, a.activity_at, a.direction, a.rep_id, a.outcome, a.is_automated,
-               a.answered_at, a.ended_at, a.crm_lead_id, a.contact_phone_e164, a.contact_email_normalized,
-               coalesce(ci.lead_id, pb.lead_id, pf.lead_id, eb.lead_id, ef.lead_id) AS lead_id,
-               CASE WHEN ci.lead_id IS NOT NULL THEN 'crm_id'
-                    WHEN coalesce(pb.lead_id, pf.lead_id) IS NOT NULL THEN 'phone'
-                    WHEN coalesce(eb.lead_id, ef.lead_id) IS NOT NULL THEN 'email'
-                    ELSE 'unmatched' END AS match_method,
-               ci.lead_id IS NULL AND pb.lead_id IS NULL
-                   AND (pf.lead_id IS NOT NULL OR (eb.lead_id IS NULL AND ef.lead_id IS NOT NULL))
-                   AS matched_before_lead_created
-        FROM acts a
-        LEFT JOIN leads ci ON ci.lead_id = a.crm_lead_id
-        LEFT JOIN by_phone_before pb ON pb._rid = a._rid
-        LEFT JOIN first_by_phone pf ON pf.phone_e164 = a.contact_phone_e164
-        LEFT JOIN by_email_before eb ON eb._rid = a._rid
-        LEFT JOIN first_by_email ef ON ef.email_normalized = a.contact_email_normalized
-    """)
-    con.execute("DROP TABLE _stl_match_leads; DROP TABLE _stl_match_acts")
+    # Activities older than every lead with their number or address go to the earliest such lead.
+    con.execute("""CREATE OR REPLACE TEMP TABLE _stl_first_by_phone AS
+                   SELECT phone_e164, arg_min(lead_id, created_at) AS lead_id FROM _stl_match_leads
+                   WHERE phone_e164 IS NOT NULL GROUP BY phone_e164""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _stl_first_by_email AS
+                   SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM _stl_match_leads
+                   WHERE email_normalized IS NOT NULL GROUP BY email_normalized""")
+    con.execute("BEGIN")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE raw.activity_lead_matches ({_MATCH_COLUMNS})")
+        for channel in ACTIVITY_SOURCES:
+            # A numbered copy (rowids of rows written inside a transaction are not 0..n-1).
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS "
+                        f"SELECT *, row_number() OVER () - 1 AS _rid FROM ({_activities_sql(channel)})")
+            total = con.execute("SELECT count(*) FROM _stl_match_acts").fetchone()[0]
+            for first in range(0, total, slice_activities):
+                con.execute(_MATCH_SLICE, {"first": first, "last": first + slice_activities})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _stl_match_leads; DROP TABLE IF EXISTS _stl_first_by_phone; "
+                    "DROP TABLE IF EXISTS _stl_first_by_email; DROP TABLE IF EXISTS _stl_match_acts")
 
 
 def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
