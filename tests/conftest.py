@@ -19,10 +19,15 @@ for _key, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_key, _value)
 
 
+# Fixtures that run dbt: the shared run (the whole job) and the session's dbt parse.
+SLOW_FIXTURES = {"shared_run", "dbt_manifest"}
+
+
 def pytest_collection_modifyitems(items):
-    """Whatever reads the shared run is slow (the run itself is); the fast path is the rest."""
+    """Whatever uses a fixture that runs dbt or the whole job is slow; the fast path is the rest
+    (tests that run dbt themselves carry the mark in their module)."""
     for item in items:
-        if "shared_run" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

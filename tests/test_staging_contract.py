@@ -51,11 +51,13 @@ def compiled(tmp_path_factory):
                        if node["resource_type"] == "model" and node["name"].startswith("stg_")}
 
 
+@pytest.mark.slow  # dbt compile
 def test_every_contract_entity_has_a_staging_model(compiled):
     _, models = compiled
     assert set(models) - NOT_CONTRACT_MODELS == {f"stg_{e.name}" for e in c.ENTITIES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entity", c.ENTITIES, ids=lambda e: e.name)
 def test_staging_model_selects_the_contract_columns_and_keeps_one_row_per_key(compiled, entity):
     warehouse, models = compiled
