@@ -85,3 +85,19 @@ def test_matching_in_slices_gives_the_one_statement_result(settings):
     assert con.execute(query).fetchall() == whole
     assert [(r[1], r[12]) for r in whole] == [("C1", "L1"), ("C2", "L2"), ("C3", "L1"), ("C4", "L1"),
                                              ("S1", "L2"), ("S2", "L1")]
+
+
+def test_matching_inside_the_callers_transaction_is_undone_with_it(settings):
+    write(settings, "leads.csv", "lead_id,created_at,phone,email,country\nL1,2026-11-01T09:00:00Z,(415) 555-0123,,US\n")
+    write(settings, "calls.csv", "call_id,started_at,direction,from_number,to_number,lead_id\n"
+          "C1,2026-11-01T09:01:00Z,outbound,+18005550000,+1 415 555 0123,\n")
+    con = duckdb.connect(str(settings.warehouse_path))
+    for entity in ("leads", "calls", "sms", "emails"):
+        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    build_matches(con)
+    con.execute("BEGIN")
+    con.execute("DELETE FROM raw.leads")
+    build_matches(con)
+    assert con.execute("SELECT lead_id FROM raw.activity_lead_matches").fetchall() == [(None,)]
+    con.execute("ROLLBACK")
+    assert con.execute("SELECT lead_id FROM raw.activity_lead_matches").fetchall() == [("L1",)]

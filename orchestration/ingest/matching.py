@@ -62,7 +62,7 @@ def _activities_sql(channel: str) -> str:
 
 # One slice of _stl_match_acts (first <= _rid < last) against every current lead.
 _MATCH_SLICE = """
-    INSERT INTO raw.activity_lead_matches
+    INSERT INTO raw._activity_lead_matches_next
     WITH leads AS (SELECT * FROM _stl_match_leads),
     acts AS (SELECT * FROM _stl_match_acts WHERE _rid >= $first AND _rid < $last),
     by_phone_before AS (
@@ -96,8 +96,7 @@ _MATCH_SLICE = """
 
 def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_ACTIVITIES) -> None:
     """(Re)build raw.activity_lead_matches from the current raw leads and activities: one channel
-    at a time, in slices of at most ``slice_activities``, in one transaction (readers never see
-    a half-built table)."""
+    at a time, in slices of at most ``slice_activities``."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_leads AS "
                 f"{_current('leads', 'lead_id', 'lead_id, created_at, phone_e164, email_normalized')[1:-1]}")
     # Activities older than every lead with their number or address go to the earliest such lead.
@@ -107,9 +106,10 @@ def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_
     con.execute("""CREATE OR REPLACE TEMP TABLE _stl_first_by_email AS
                    SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM _stl_match_leads
                    WHERE email_normalized IS NOT NULL GROUP BY email_normalized""")
-    con.execute("BEGIN")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE raw.activity_lead_matches ({_MATCH_COLUMNS})")
+        # Built beside the current table and swapped in at the end: a failed or killed build
+        # leaves the previous matches (the next run rebuilds them anyway).
+        con.execute(f"CREATE OR REPLACE TABLE raw._activity_lead_matches_next ({_MATCH_COLUMNS})")
         for channel in ACTIVITY_SOURCES:
             # A numbered copy (rowids of rows written inside a transaction are not 0..n-1).
             con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS "
@@ -117,13 +117,12 @@ def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_
             total = con.execute("SELECT count(*) FROM _stl_match_acts").fetchone()[0]
             for first in range(0, total, slice_activities):
                 con.execute(_MATCH_SLICE, {"first": first, "last": first + slice_activities})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        con.execute("DROP TABLE IF EXISTS raw.activity_lead_matches")
+        con.execute("ALTER TABLE raw._activity_lead_matches_next RENAME TO activity_lead_matches")
     finally:
         con.execute("DROP TABLE IF EXISTS _stl_match_leads; DROP TABLE IF EXISTS _stl_first_by_phone; "
-                    "DROP TABLE IF EXISTS _stl_first_by_email; DROP TABLE IF EXISTS _stl_match_acts")
+                    "DROP TABLE IF EXISTS _stl_first_by_email; DROP TABLE IF EXISTS _stl_match_acts; "
+                    "DROP TABLE IF EXISTS raw._activity_lead_matches_next")
 
 
 def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
