@@ -44,7 +44,8 @@ def report_data(tmp_path):
     con = duckdb.connect()
     snapshots.ensure_tables(con)
     snapshot = build_warehouse(con)
-    return report.collect(con, PERIOD, snapshot, tmp_path)
+    # As in the run: the report is built before the commit, so the history includes this run's rows.
+    return report.collect(con, PERIOD, snapshot, tmp_path, history_sql=snapshots.history_with_pending_sql("run-1"))
 
 
 def test_weekly_email_arrives_with_pdf_and_headline_numbers(smtp_server, report_data, tmp_path):
