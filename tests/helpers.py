@@ -63,14 +63,10 @@ def settings_restored():
 
 def copy_run(settings: Settings, dest: Path, **env) -> Settings:
     """A writable copy of a run's data directory (landing, warehouse, Dagster home, GX project,
-    output, pseudonym key) at ``dest``, and settings for it; ``env`` as for make_settings.
-
-    The GX project stores the Data Docs site's absolute path when it is first made; it is
-    rewritten so that gates run on the copy write their pages into the copy."""
+    output, pseudonym key) at ``dest``, and settings for it; ``env`` as for make_settings. (The
+    GX project's Data Docs site follows the copy's output directory: gx_bridge._context.)"""
     shutil.copytree(settings.data_dir, dest, symlinks=True,  # published/parquet/current is a relative link
                     ignore=shutil.ignore_patterns("*.lock"))
-    for config in (dest / settings.gx_dir.relative_to(settings.data_dir)).rglob("great_expectations.yml"):
-        config.write_text(config.read_text().replace(str(settings.data_dir), str(dest)))
     return make_settings(dest, **env)
 
 

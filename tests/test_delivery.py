@@ -162,9 +162,6 @@ def test_report_renders_offline_with_visible_charts(delivered, tmp_path):
     assert shot.stat().st_size > 20_000  # a blank page is a few KB
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the report renders before pipeline_summary builds the Data Docs index, so a first run whose gates all "
-    "pass (the index is built early only when a gate fails) links no Data Docs; fix in production"))
 def test_the_report_of_a_clean_first_run_links_data_docs(delivered):
     html = (delivered.output_dir / publish.REPORT).read_text()
     assert f'href="{(delivered.output_dir / "data_docs" / "index.html").as_uri()}"' in html

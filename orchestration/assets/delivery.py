@@ -14,6 +14,7 @@ import dagster as dg
 
 from orchestration.assets.summary import write_atomically
 from orchestration.delivery import email_delivery, exports, privacy, publish, report, snapshots
+from orchestration.quality.gates import build_data_docs_index
 from orchestration.resources import WarehouseResource
 from orchestration.transform import dbt_models
 from orchestration.warehouse import WAREHOUSE_POOL
@@ -82,6 +83,9 @@ def kpi_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, ware
 )
 def leadership_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()
+    # The Data Docs index the report links to (the gates render only their own pages; the run
+    # summary renders the index again at the very end, with every gate of the run).
+    build_data_docs_index(settings)
     with warehouse.writer() as con:
         data = _report_data(con, context.run_id, settings)
     html = report.render(data)

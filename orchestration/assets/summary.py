@@ -134,7 +134,7 @@ def pipeline_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     markdown = summary_markdown(summary)
     write_atomically(settings.output_dir / "pipeline_summary.json", json.dumps(summary, indent=2, default=str))
     write_atomically(settings.output_dir / "pipeline_summary.md", markdown)
-    build_data_docs_index(settings)
+    build_data_docs_index(settings)  # the index over every gate of this run (docs/data_quality.md)
     return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md(markdown),
                                           "path": str(settings.output_dir / "pipeline_summary.md")})
 

@@ -159,6 +159,11 @@ def _context(gx_dir: Path, docs_dir: Path):
     sites = {s["site_name"] if isinstance(s, dict) else s for s in context.list_data_docs_sites()}
     for site in sites - {DOCS_SITE}:
         context.delete_data_docs_site(site)
+    configured = (context.variables.data_docs_sites or {}).get(DOCS_SITE, {})
+    if DOCS_SITE in sites and configured.get("store_backend", {}).get("base_directory") != str(docs_dir):
+        # The output directory moved (a copied or relocated data directory): follow it.
+        context.delete_data_docs_site(DOCS_SITE)
+        sites.discard(DOCS_SITE)
     if DOCS_SITE not in sites:
         context.add_data_docs_site(site_name=DOCS_SITE, site_config={
             "class_name": "SiteBuilder",
