@@ -141,10 +141,16 @@ def test_warehouse_resource_fields_are_env_vars_when_set_else_the_settings_defau
     assert not settings.warehouse_path.exists()
 
 
-def test_the_code_location_resources_come_from_the_environment(defs):
-    warehouse = defs.resources["warehouse"]
-    # The test session exported STL_WAREHOUSE_PATH (use_settings) before building the definitions.
+def test_the_code_location_resources_come_from_the_environment(dbt_manifest, monkeypatch):
+    from orchestration.resources import build_resources
+
+    # Set when the definitions are built: an EnvVar, read when a run starts (and shown as one).
+    monkeypatch.setenv("STL_WAREHOUSE_PATH", "/srv/stl/warehouse.duckdb")
+    monkeypatch.delenv("STL_DUCKDB_MEMORY_LIMIT", raising=False)
+    warehouse = build_resources()["warehouse"]
     assert isinstance(warehouse.warehouse_path, dg.EnvVar) and warehouse.warehouse_path.env_var_name == "STL_WAREHOUSE_PATH"
+    # Unset: no EnvVar that a run could not resolve; the settings' default applies.
+    assert warehouse.duckdb_memory_limit is None
 
 
 def test_partitions_and_schedules_follow_the_settings_they_are_built_from(tmp_path):
