@@ -1,7 +1,7 @@
 """The metric layer: every KPI formula lives once, in dbt (macros/kpis.sql → marts.mart_kpi_by_period),
 and the KPI snapshot, the run summary and the report read it.
 
-- On a generated dataset (2,000 leads, the whole pipeline once for the module) the snapshot rows,
+- On the session's shared run (tests/conftest.py) the snapshot rows,
   the summary's figures and the KPI mart agree on every KPI and segment, and the mart agrees with
   the response marts and the funnel, which group the same leads their own way.
 - On a hand-built fact of seven leads, dbt builds the mart and every figure equals the one worked
@@ -23,11 +23,9 @@ import duckdb
 import pytest
 
 from orchestration.delivery import report, snapshots
-from orchestration.demo.generator import generate
 from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.pipeline import run_main_job
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-from tests.conftest import child_env
+from tests.helpers import child_env
 
 REL = 1e-9
 
@@ -42,14 +40,9 @@ def close(a, b) -> bool:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory, dbt_manifest):
-    from orchestration.settings import use_settings
-    from tests.conftest import make_settings
-
-    settings = make_settings(tmp_path_factory.mktemp("metric_layer"))
-    use_settings(settings)
-    generate(settings.landing_dir, leads=2000)  # = stl generate --leads 2000
-    assert run_main_job(settings, full_load=True, quiet=True).success
+def generated(shared_run):
+    """The session's shared run, read only."""
+    settings = shared_run.settings
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     yield settings, con
     con.close()
@@ -129,7 +122,7 @@ def test_first_snapshot_backfills_earlier_whole_periods_and_the_report_trend_rea
     (period_start, period_end), = {(r["period_start"], r["period_end"]) for r in rows if r["snapshot_version"] == 1}
     period = snapshots.Period("weekly", period_start, period_end, "UTC")
     backfill = [r for r in rows if r["dagster_run_id"].startswith(snapshots.BACKFILL_RUN_PREFIX)]
-    # The demo's 2,000 leads span several weeks: the whole ones before the snapshot's are backfilled.
+    # The shared demo's leads span several weeks: the whole ones before the snapshot's are backfilled.
     data_start, data_end = snapshots.data_coverage(con)
     mart_weeks = [d for d, in con.execute("SELECT DISTINCT period_start FROM marts.mart_kpi_by_period "
                                           "WHERE frequency = 'weekly' AND period_start < ? ORDER BY 1", [period_start]).fetchall()]
@@ -217,6 +210,7 @@ def tiny_mart(tmp_path_factory) -> dict:
 WEEK_1 = dt.date(2026, 2, 2)
 
 
+@pytest.mark.slow  # dbt builds the tiny mart
 def test_sla_compliance_leaves_pending_leads_out(tiny_mart):
     week = lambda t, v, k: tiny_mart[("weekly", WEEK_1, t, v, k)]  # noqa: E731
     assert week("all", "all", "lead_incidents") == 6  # L6 is in the local week it arrived in
@@ -226,6 +220,7 @@ def test_sla_compliance_leaves_pending_leads_out(tiny_mart):
     assert tiny_mart[("weekly", dt.date(2026, 2, 9), "all", "all", "lead_incidents")] == 1  # L7
 
 
+@pytest.mark.slow  # dbt builds the tiny mart
 def test_share_answered_within_divides_by_all_leads_and_includes_the_bound(tiny_mart):
     week = lambda k: tiny_mart[("weekly", WEEK_1, "all", "all", k)]  # noqa: E731
     assert week("share_answered") == 4 / 6
@@ -236,6 +231,7 @@ def test_share_answered_within_divides_by_all_leads_and_includes_the_bound(tiny_
     assert week("escalation_rate") == 2 / 6
 
 
+@pytest.mark.slow  # dbt builds the tiny mart
 def test_percentiles_over_answered_leads_and_outcome_rates_over_leads_with_outcomes(tiny_mart):
     week = lambda k: tiny_mart[("weekly", WEEK_1, "all", "all", k)]  # noqa: E731
     # answered: 60, 300, 301, 1200 s → median (300 + 301) / 2; p90 at rank 2.7: 301 + 0.7 × 899

@@ -17,16 +17,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import child_env, make_settings
+from tests.helpers import child_env, copy_run
 
 from orchestration.delivery import retention
 from orchestration.delivery.privacy import pseudonym_key
-from orchestration.demo.generator import generate
 from orchestration.ingest import contract as c
 from orchestration.ingest import normalize as n
 from orchestration.ingest.matching import build_matches
-from orchestration.pipeline import run_main_job
-from orchestration.settings import PROJECT_ROOT, use_settings
+from orchestration.settings import PROJECT_ROOT
 from orchestration.stats import conversion
 
 pytestmark = pytest.mark.slow
@@ -105,13 +103,11 @@ def _where_old_values_are(con) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def purged(tmp_path_factory, dbt_manifest):
-    """One demo warehouse; `stl purge` once with a dbt rebuild that fails (raw.leads set aside),
-    then again after the cause is gone. Returns what the tests compare."""
-    settings = make_settings(tmp_path_factory.mktemp("retention"))
-    use_settings(settings)
-    generate(settings.landing_dir, leads=1500, seed=5)
-    assert run_main_job(settings, full_load=True).success
+def purged(tmp_path_factory, shared_run):
+    """A copy of the session's shared run; `stl purge` (in its own process) once with a dbt
+    rebuild that fails (raw.leads set aside), then again after the cause is gone. Returns what
+    the tests compare."""
+    settings = copy_run(shared_run.settings, tmp_path_factory.mktemp("retention") / "run")
 
     con = duckdb.connect(str(settings.warehouse_path))
     middle = con.execute("SELECT quantile_disc(created_at, 0.5) FROM raw.leads").fetchone()[0]
