@@ -255,8 +255,8 @@ def cmd_purge(args) -> int:
     for table, rows in touched.items():
         print(f"  {table:36s} {rows:10,d} rows")
     print("rebuilding the dbt models from the purged raw data (dbt build) ...", flush=True)
-    from orchestration.resources import build_resources
-    from orchestration.transform import dbt_models
+    from orchestration.defs.resources import build_resources
+    from orchestration.defs.transform import dbt_models
 
     # An ephemeral instance: this is no pipeline run (no run lock, pool or run history to keep);
     # the asset holds the warehouse lock for the whole build, as in a run.

@@ -30,7 +30,7 @@ from typing import TextIO
 
 import dagster as dg
 
-from orchestration.progress import progress_streams
+from orchestration.defs.progress import progress_streams
 from orchestration.settings import Settings
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -301,8 +301,8 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
 
         prepare_manifest()
 
-        from orchestration.definitions import defs
-        from orchestration.jobs import full_load_run_config
+        from orchestration.defs.definitions import defs
+        from orchestration.defs.jobs import full_load_run_config
 
         instance = dg.DagsterInstance.get()
         recover_dead_runs(instance, notify)

@@ -89,7 +89,7 @@ def shared_run(tmp_path_factory, dbt_manifest) -> SharedRun:
     from orchestration.demo.generator import generate
     from orchestration.pipeline import run_main_job
     from orchestration.settings import use_settings
-    from orchestration.transform import UNIT_TESTS_ENV  # needs the parsed manifest
+    from orchestration.defs.transform import UNIT_TESTS_ENV  # needs the parsed manifest
 
     settings = make_settings(tmp_path_factory.mktemp("shared_run"))
     with settings_restored():

@@ -145,7 +145,7 @@ def test_a_refused_webhook_is_reported_not_raised(webhook_server, tmp_path):
 def test_run_failure_sensor_alerts_with_the_root_cause(webhook_server, tmp_path, use_settings):
     import dagster as dg
 
-    from orchestration.sensors import run_failure_alert_sensor
+    from orchestration.defs.sensors import run_failure_alert_sensor
 
     url, received = webhook_server
     use_settings(Settings.from_env({"STL_DATA_DIR": str(tmp_path), "STL_ALERT_WEBHOOK_URL": f"{url}/slack"}))

@@ -55,7 +55,7 @@ def test_run_events_and_schedule_state_are_stored_in_postgres(pg_instance, postg
     from dagster._core.scheduler.instigation import InstigatorType, TickData, TickStatus
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     settings, instance = pg_instance
     assert isinstance(instance.run_storage, PostgresRunStorage)

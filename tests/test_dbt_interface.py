@@ -23,7 +23,7 @@ from tests.helpers import child_env
 STL = str(Path(sys.executable).parent / "stl")
 # Python whose `marts.` reads must be declared as exposures (models/exposures.yml). bench.py and
 # cli.py only name the fact in benchmark checks and help text.
-CONSUMER_DIRS = ("orchestration/delivery", "orchestration/assets", "orchestration/stats")
+CONSUMER_DIRS = ("orchestration/delivery", "orchestration/defs/assets", "orchestration/stats")
 READ = re.compile(r"\b(marts|intermediate|staging)\.([a-z_0-9]+)\b")
 
 
@@ -44,7 +44,7 @@ def _marts(manifest: dict) -> list[dict]:
 
 
 def test_every_mart_has_an_enforced_typed_contract_and_a_version_that_keeps_its_names(manifest):
-    from orchestration.transform import dbt_models
+    from orchestration.defs.transform import dbt_models
 
     marts = _marts(manifest)
     assert {"fct_lead_response", "fct_sla_alerts"} <= {n["name"] for n in marts}

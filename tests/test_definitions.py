@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import child_env
 
 from orchestration.ingest import contract as c
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import PROJECT_ROOT
 from tests.test_ingest import write
 
@@ -28,12 +28,12 @@ def test_definitions_load_from_workspace_yaml(tmp_path, dbt_manifest):
     proc = subprocess.run([DAGSTER, "definitions", "validate", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Validation successful for code location orchestration.definitions" in proc.stderr + proc.stdout
+    assert "Validation successful for code location orchestration.defs.definitions" in proc.stderr + proc.stdout
 
 
 @pytest.fixture(scope="module")
 def defs(dbt_manifest):
-    from orchestration.definitions import defs as definitions
+    from orchestration.defs.definitions import defs as definitions
 
     return definitions
 
@@ -61,8 +61,8 @@ def test_jobs_schedules_and_sensor(defs):
 
 
 def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):
-    from orchestration.partitions import daily_partitions
-    from orchestration.sensors import landing_file_sensor as build_sensor
+    from orchestration.defs.partitions import daily_partitions
+    from orchestration.defs.sensors import landing_file_sensor as build_sensor
 
     landing_file_sensor = build_sensor(settings, daily_partitions(settings))
     write(settings, "calls/calls_2026-11-01.csv", "call_id,started_at,direction\nC1,2026-11-01T09:00:00Z,outbound\n")
@@ -85,7 +85,7 @@ def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):
 IMPORT_CHECK = """
 import json, os
 before = dict(os.environ)
-import orchestration.definitions
+import orchestration.defs.definitions
 after = dict(os.environ)
 print(json.dumps(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))))
 """
@@ -142,7 +142,7 @@ def test_warehouse_resource_fields_are_env_vars_when_set_else_the_settings_defau
 
 
 def test_the_code_location_resources_come_from_the_environment(dbt_manifest, monkeypatch):
-    from orchestration.resources import build_resources
+    from orchestration.defs.resources import build_resources
 
     # Set when the definitions are built: an EnvVar, read when a run starts (and shown as one).
     monkeypatch.setenv("STL_WAREHOUSE_PATH", "/srv/stl/warehouse.duckdb")
@@ -156,8 +156,8 @@ def test_the_code_location_resources_come_from_the_environment(dbt_manifest, mon
 def test_partitions_and_schedules_follow_the_settings_they_are_built_from(tmp_path):
     import datetime as dt
 
-    from orchestration.partitions import daily_partitions
-    from orchestration.schedules import build_schedules
+    from orchestration.defs.partitions import daily_partitions
+    from orchestration.defs.schedules import build_schedules
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, STL_PARTITIONS_START="2025-03-10", STL_SCHEDULE_TIMEZONE="America/Chicago",
@@ -184,8 +184,8 @@ def refuse():
     raise AssertionError("settings read at import")
 s.get_settings = refuse
 s.Settings.from_env = classmethod(lambda cls, env=None: refuse())
-import orchestration.partitions, orchestration.schedules, orchestration.sensors, orchestration.jobs
-import orchestration.resources, orchestration.pipeline, orchestration.progress
+import orchestration.defs.partitions, orchestration.defs.schedules, orchestration.defs.sensors, orchestration.defs.jobs
+import orchestration.defs.resources, orchestration.pipeline, orchestration.defs.progress
 print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=child_env(), capture_output=True,

@@ -33,7 +33,7 @@ def run_leadership(settings, run_config=None):
     """The leadership job in this process on ``settings``, which the caller made process-wide."""
     import dagster as dg
 
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     return defs.resolve_job_def("leadership_job").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {}, raise_on_error=False)
@@ -70,7 +70,7 @@ def test_main_job_ends_with_report_exports_and_published_marts(delivered):
 def test_scheduled_run_appends_a_new_snapshot_version(shared_copy):
     import dagster as dg
 
-    from orchestration.schedules import leadership_schedule
+    from orchestration.defs.schedules import leadership_schedule
 
     settings = shared_copy
     weekly_leadership_schedule = leadership_schedule(settings)
@@ -269,7 +269,7 @@ from orchestration.settings import Settings, use_settings, apply_process_env
 settings = Settings.from_env()
 use_settings(settings); apply_process_env(settings)
 import dagster as dg
-from orchestration.definitions import defs
+from orchestration.defs.definitions import defs
 result = defs.resolve_job_def("leadership_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
 print(result.run_id)
 """

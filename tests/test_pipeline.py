@@ -19,7 +19,7 @@ def demo_run(shared_run):
 
 
 def test_build_leaves_unit_tests_out_unless_asked(dbt_manifest):
-    from orchestration.transform import build_args
+    from orchestration.defs.transform import build_args
 
     assert build_args(unit_tests=False) == ["build", "--exclude-resource-type", "unit_test"]
     assert build_args(unit_tests=True) == ["build"]
@@ -36,7 +36,7 @@ def test_the_run_with_unit_tests_ran_and_passed_every_one(demo_run, dbt_manifest
 
 
 def test_every_asset_materializes(demo_run):
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     _, _, result = demo_run
     assert result.success
@@ -85,8 +85,8 @@ def test_running_ingestion_again_changes_nothing(shared_copy):
     file and leaves every raw table as it was (the rest of the job reads only these tables)."""
     import dagster as dg
 
-    from orchestration.definitions import defs
-    from orchestration.jobs import full_load_run_config
+    from orchestration.defs.definitions import defs
+    from orchestration.defs.jobs import full_load_run_config
 
     settings = shared_copy
     counts = lambda con: [con.execute(f"SELECT count(*) FROM raw.{e.name}").fetchone()[0] for e in c.ENTITIES]  # noqa: E731
@@ -108,7 +108,7 @@ def test_running_ingestion_again_changes_nothing(shared_copy):
 def test_dbt_tables_carry_row_counts_and_column_schema(demo_run):
     import dagster as dg
 
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     settings, _, result = demo_run
     counts = {e.asset_key: e.materialization.metadata.get("dagster/row_count")

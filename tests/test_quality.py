@@ -40,7 +40,7 @@ def _gate_rows(settings, run_id):
 
 @pytest.mark.slow  # dbt parse
 def test_every_suite_loads_and_checks_a_real_asset(dbt_manifest):
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     suites = load_suites()
     keys = {tuple(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}

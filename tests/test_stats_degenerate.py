@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.assets.statistics import (breach_drivers, build_staffing_plan, rep_outlier_table,
+from orchestration.defs.assets.statistics import (breach_drivers, build_staffing_plan, rep_outlier_table,
                                              statistics_assets)
 from orchestration.quality.availability import InsufficientData, current_status
 from orchestration.stats import single_threaded_blas
@@ -61,7 +61,7 @@ def _tiny_warehouse(settings, leads: int):
 
 @pytest.mark.parametrize("leads", [0, 200])
 def test_statistics_assets_complete_on_degenerate_data(settings, leads):
-    from orchestration.resources import WarehouseResource
+    from orchestration.defs.resources import WarehouseResource
     from orchestration.warehouse import reader
 
     _tiny_warehouse(settings, leads)

@@ -104,8 +104,8 @@ def test_rep_outliers_and_experiment(stats_run):
 
 
 def test_experiment_asset_without_extract_publishes_an_empty_table(settings):
-    from orchestration.assets.statistics import experiment_effects
-    from orchestration.resources import WarehouseResource
+    from orchestration.defs.assets.statistics import experiment_effects
+    from orchestration.defs.resources import WarehouseResource
     from orchestration.warehouse import writer
 
     with writer(settings) as con:

@@ -1,6 +1,6 @@
 """The run summary's alerts for analyses the data could not support."""
 
-from orchestration.assets.summary import skipped_analysis_alerts
+from orchestration.defs.assets.summary import skipped_analysis_alerts
 from orchestration.quality.availability import available, unavailable
 
 

@@ -2,7 +2,7 @@
 record), then goes through each configured notifier: a JSON-lines log file always, a webhook
 when ``STL_ALERT_WEBHOOK_URL`` is set (Slack, Teams or plain JSON: ``STL_ALERT_WEBHOOK_FORMAT``).
 A notifier that cannot deliver logs why and the run goes on: the alert is already recorded.
-A failed Dagster run (orchestration/sensors.py) goes through the same notifiers."""
+A failed Dagster run (orchestration/defs/sensors.py) goes through the same notifiers."""
 
 from __future__ import annotations
 

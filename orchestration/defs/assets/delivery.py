@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from orchestration.assets.summary import write_atomically
+from orchestration.defs.assets.summary import write_atomically
 from orchestration.delivery import email_delivery, exports, privacy, publish, report, snapshots
 from orchestration.quality.gates import build_data_docs_index
-from orchestration.resources import WarehouseResource
-from orchestration.transform import dbt_models
+from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.transform import dbt_models
 from orchestration.warehouse import WAREHOUSE_POOL
 
 MART_KEYS = sorted((k for k in dbt_models.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string())

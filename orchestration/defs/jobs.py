@@ -3,7 +3,7 @@
 import dagster as dg
 
 from orchestration.ingest import contract as c
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.warehouse import WAREHOUSE_POOL
 
 speed_to_lead_job = dg.define_asset_job(

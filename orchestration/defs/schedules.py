@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from orchestration.jobs import leadership_job, retention_job, speed_to_lead_job
+from orchestration.defs.jobs import leadership_job, retention_job, speed_to_lead_job
 from orchestration.settings import Settings
 
 LEADERSHIP_CRON = {"weekly": "0 7 * * 1", "daily": "0 7 * * *"}  # Mondays / every day, 07:00

@@ -17,7 +17,7 @@ import json
 import dagster as dg
 
 from orchestration.ingest.files import scan
-from orchestration.jobs import speed_to_lead_job
+from orchestration.defs.jobs import speed_to_lead_job
 from orchestration.quality.alerts import Alert, notifiers_for, notify
 from orchestration.settings import Settings, get_settings
 

@@ -8,19 +8,19 @@ import warnings
 
 import dagster as dg
 
-from orchestration.assets.delivery import delivery_assets
-from orchestration.assets.ingestion import activity_lead_matches, build_ingestion_assets
-from orchestration.assets.quality_checks import gate_checks
-from orchestration.assets.statistics import statistics_assets
-from orchestration.assets.summary import pipeline_summary
-from orchestration.jobs import leadership_job, retention_job, speed_to_lead_job
-from orchestration.partitions import daily_partitions
-from orchestration.progress import stl_progress_logger
-from orchestration.resources import build_resources
-from orchestration.schedules import build_schedules
-from orchestration.sensors import landing_file_sensor, run_failure_alert_sensor
+from orchestration.defs.assets.delivery import delivery_assets
+from orchestration.defs.assets.ingestion import activity_lead_matches, build_ingestion_assets
+from orchestration.defs.assets.quality_checks import gate_checks
+from orchestration.defs.assets.statistics import statistics_assets
+from orchestration.defs.assets.summary import pipeline_summary
+from orchestration.defs.jobs import leadership_job, retention_job, speed_to_lead_job
+from orchestration.defs.partitions import daily_partitions
+from orchestration.defs.progress import stl_progress_logger
+from orchestration.defs.resources import build_resources
+from orchestration.defs.schedules import build_schedules
+from orchestration.defs.sensors import landing_file_sensor, run_failure_alert_sensor
 from orchestration.settings import Settings, get_settings
-from orchestration.transform import dbt_models
+from orchestration.defs.transform import dbt_models
 
 # The ingestion assets use `backfill_policy` (one run per backfill), which Dagster 1.13 marks as
 # beta and warns about once per asset, 13 times at every start. Known and accepted: silence that
@@ -42,7 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[landing_file_sensor(settings, partitions), run_failure_alert_sensor],
         resources=build_resources(),
         # "console" is Dagster's default; "stl_progress" is the terminal progress and run log of
-        # `stl run` (orchestration/progress.py), active only when a run's config names it.
+        # `stl run` (orchestration/defs/progress.py), active only when a run's config names it.
         loggers={"console": dg.colored_console_logger, "stl_progress": stl_progress_logger},
         # One machine: in-process execution avoids a process start per step (seconds each on 2
         # cores), and dbt parallelises inside its own build.

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.quality.availability import InsufficientData, OutputStatus, available, record_status, unavailable
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.stats import conversion, experiments, outliers, single_threaded_blas, staffing
 from orchestration.stats.forecast import forecast_arrivals, regularize
 from orchestration.stats.tables import write_table

@@ -10,7 +10,7 @@ from orchestration.ingest.batches import EntityLoadResult
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
 from orchestration.quality.availability import record_status, status_from_extract_counts
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.warehouse import WAREHOUSE_POOL
 
 
@@ -74,7 +74,7 @@ def _ingestion_asset(entity: c.Entity, partitions_def: dg.PartitionsDefinition) 
 
 
 def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """One asset per extract entity, partitioned by extract date (orchestration/partitions.py)."""
+    """One asset per extract entity, partitioned by extract date (orchestration/defs/partitions.py)."""
     return [_ingestion_asset(entity, partitions_def) for entity in c.ENTITIES]
 
 

@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration.quality.gates import run_gate
 from orchestration.quality.suites import Suite, load_suites
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 
 MAX_METADATA_ROWS = 20
 

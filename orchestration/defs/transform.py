@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from orchestration.dbt_project import PARENT_PID_ENV, PARTIAL_PARSE_FILE, TARGET_DIR, dbt_project
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
 from orchestration.warehouse import WAREHOUSE_POOL
 

@@ -7,7 +7,7 @@ from orchestration.settings import Settings
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     """From STL_PARTITIONS_START, days cut in STL_SCHEDULE_TIMEZONE. Built once, with the
-    definitions (orchestration/definitions.py), so importing this module reads no settings."""
+    definitions (orchestration/defs/definitions.py), so importing this module reads no settings."""
     return dg.DailyPartitionsDefinition(
         start_date=settings.partitions_start.isoformat(),
         timezone=settings.schedule_timezone,

@@ -15,7 +15,7 @@ from orchestration.ingest.matching import match_rates
 from orchestration.quality.alerts import Alert, notifiers_for, notify, record_alerts
 from orchestration.quality.availability import OUTPUT_BY_NAME, OUTPUTS, OutputStatus, current_status
 from orchestration.quality.gates import build_data_docs_index
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 from orchestration.warehouse import WAREHOUSE_POOL
 
 
