@@ -9,6 +9,14 @@ from orchestration.ingest.service import ingest_entity
 from tests.helpers import LOAD_TIME, write
 
 
+def _ingested(settings) -> duckdb.DuckDBPyConnection:
+    """The warehouse with the landing directory's leads and activities loaded."""
+    con = duckdb.connect(str(settings.warehouse_path))
+    for entity in ("leads", "calls", "sms", "emails"):
+        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    return con
+
+
 def test_matching_rules(settings):
     write(settings, "leads.csv", "\n".join([
         "lead_id,created_at,phone,email,country",
@@ -31,9 +39,7 @@ def test_matching_rules(settings):
         "E1,2026-11-01T09:03:00Z,outbound,rep@corp.test, ann@EXAMPLE.com ",
         "E2,2026-11-01T09:04:00Z,inbound,nobody@nowhere.test,rep@corp.test",
     ]) + "\n")
-    con = duckdb.connect(str(settings.warehouse_path))
-    for entity in ("leads", "calls", "sms", "emails"):
-        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    con = _ingested(settings)
     build_matches(con)
     got = con.execute("""SELECT activity_id, lead_id, match_method, matched_before_lead_created
                          FROM raw.activity_lead_matches ORDER BY activity_id""").fetchall()
@@ -53,9 +59,7 @@ def test_matching_uses_the_current_version_of_a_lead(settings):
     write(settings, "leads_2026-11-02.csv", "lead_id,created_at,phone\nL1,2026-11-01T09:00:00Z,+14155559999\n")
     write(settings, "sms.jsonl", '{"message_id": "m1", "sent_at": "2026-11-02T10:00:00Z", "direction": "outbound", "to_number": "+14155559999"}\n'
                                  '{"message_id": "m2", "sent_at": "2026-11-02T10:00:00Z", "direction": "outbound", "to_number": "+14155550123"}\n')
-    con = duckdb.connect(str(settings.warehouse_path))
-    for entity in ("leads", "calls", "sms", "emails"):
-        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    con = _ingested(settings)
     build_matches(con)
     assert con.execute("SELECT activity_id, lead_id FROM raw.activity_lead_matches ORDER BY 1").fetchall() == [
         ("m1", "L1"), ("m2", None)]
@@ -75,9 +79,7 @@ def test_matching_in_slices_gives_the_one_statement_result(settings):
     write(settings, "sms.csv", "message_id,sent_at,direction,from_number,to_number,delivery_status\n"
           "S1,2026-11-03T10:00:00Z,outbound,+18005550000,+14155550123,delivered\n"
           "S2,2026-11-01T10:00:00Z,inbound,+14155550123,+18005550000,delivered\n")
-    con = duckdb.connect(str(settings.warehouse_path))
-    for entity in ("leads", "calls", "sms", "emails"):
-        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    con = _ingested(settings)
     query = "SELECT * FROM raw.activity_lead_matches ORDER BY channel, activity_id"
     build_matches(con)
     whole = con.execute(query).fetchall()
@@ -91,9 +93,7 @@ def test_matching_inside_the_callers_transaction_is_undone_with_it(settings):
     write(settings, "leads.csv", "lead_id,created_at,phone,email,country\nL1,2026-11-01T09:00:00Z,(415) 555-0123,,US\n")
     write(settings, "calls.csv", "call_id,started_at,direction,from_number,to_number,lead_id\n"
           "C1,2026-11-01T09:01:00Z,outbound,+18005550000,+1 415 555 0123,\n")
-    con = duckdb.connect(str(settings.warehouse_path))
-    for entity in ("leads", "calls", "sms", "emails"):
-        ingest_entity(con, settings, entity, load_time=LOAD_TIME)
+    con = _ingested(settings)
     build_matches(con)
     con.execute("BEGIN")
     con.execute("DELETE FROM raw.leads")
