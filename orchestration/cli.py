@@ -218,16 +218,29 @@ def cmd_ui(args) -> int:
     # telemetry off from here: importing the definitions exports nothing.
     env = {**os.environ, **settings.process_env()}
     dagster = str(Path(sys.executable).parent / "dagster")
+    # A parent that ignores or blocks SIGTERM (some service wrappers, test runners) hands that on
+    # through exec: take the stop signals back, for this process and for dagster dev.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     child = subprocess.Popen([dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)],
-                             cwd=PROJECT_ROOT, env=env)
+                             cwd=PROJECT_ROOT, env=env, preexec_fn=default_stop_signals)
 
     def forward(signum, frame):
         # dagster dev shuts its own children down on SIGINT; SIGTERM from us is passed on as is.
         child.send_signal(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, forward)
     return child.wait()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def default_stop_signals() -> None:
+    """In a child before exec: the stop signals with their default action and not blocked."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def cmd_purge(args) -> int:

@@ -22,6 +22,7 @@ from tests.conftest import child_env
 from dagster._core.storage.dagster_run import DagsterRun
 
 from orchestration import pipeline
+from orchestration.cli import default_stop_signals
 from orchestration.pipeline import ProcessIdentity, RunInProgress, RunLock, recover_dead_runs
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -34,7 +35,7 @@ def _hold_lock(settings, command: str) -> subprocess.Popen:
         "import time; from orchestration.settings import Settings; from orchestration.pipeline import RunLock; "
         f"s = Settings.from_env({{'STL_DATA_DIR': {str(settings.data_dir)!r}}}); "
         f"RunLock(s).acquire({command!r}); print('locked', flush=True); time.sleep(600)")],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, text=True, preexec_fn=default_stop_signals)  # terminate() must stop it
     assert child.stdout.readline().strip() == "locked"
     return child
 
@@ -287,6 +288,7 @@ def test_sigterm_to_stl_ui_stops_dagster_dev_and_its_children(tmp_path):
     env.pop("DAGSTER_HOME", None)
     port = _free_port()
     ui = subprocess.Popen([str(Path(sys.executable).parent / "stl"), "ui", "--port", str(port)], env=env, cwd=REPO,
+                          preexec_fn=default_stop_signals,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
