@@ -244,22 +244,21 @@ def ingest(con, settings, entity: str, window=None):
     return ingest_entity(con, settings, entity, window=window, load_time=LOAD_TIME)
 
 
-def raw_leads(con) -> dict:
-    rows = con.execute(
-        "SELECT lead_id, created_at, source, score, country, phone_e164, email_normalized, is_test "
-        "FROM raw.leads ORDER BY lead_id").fetchall()
+def raw_rows(con, table: str, key: str, columns: str) -> dict:
+    """``raw.<table>`` by its key: {key: the other columns}; fails on a duplicated key."""
+    rows = con.execute(f"SELECT {key}, {columns} FROM raw.{table} ORDER BY {key}").fetchall()
     out = {row[0]: tuple(row[1:]) for row in rows}
-    assert len(out) == len(rows), f"duplicate leads in raw: {[r[0] for r in rows]}"
+    assert len(out) == len(rows), f"duplicate {table} in raw: {[r[0] for r in rows]}"
     return out
+
+
+def raw_leads(con) -> dict:
+    return raw_rows(con, "leads", "lead_id", "created_at, source, score, country, phone_e164, email_normalized, is_test")
 
 
 def raw_calls(con) -> dict:
-    rows = con.execute(
-        "SELECT call_id, started_at, answered_at, ended_at, direction, from_number_e164, to_number_e164, "
-        "disposition, duration_seconds, lead_id FROM raw.calls ORDER BY call_id").fetchall()
-    out = {row[0]: tuple(row[1:]) for row in rows}
-    assert len(out) == len(rows), f"duplicate calls in raw: {[r[0] for r in rows]}"
-    return out
+    return raw_rows(con, "calls", "call_id", "started_at, answered_at, ended_at, direction, from_number_e164, "
+                    "to_number_e164, disposition, duration_seconds, lead_id")
 
 
 def lineage(con, entity: str) -> list[tuple]:

@@ -76,6 +76,27 @@ EMAIL_STATUSES = ("sent", "delivered", "bounced", "failed", "received")
 APPOINTMENT_STATUSES = ("scheduled", "completed", "no_show", "cancelled", "rescheduled")
 DIRECTIONS = ("inbound", "outbound")
 
+
+def _message_entity(name: str, what: str, id_column: str, contact_type: str, contact_suffix: str,
+                    statuses: tuple[str, ...]) -> Entity:
+    """SMS and emails: the same messaging shape, with their own id, contact type and statuses."""
+    return Entity(
+        name, "messaging", f"{what}, both directions; automated ones flagged.",
+        (
+            _c(id_column, STRING, True),
+            _c("sent_at", TIMESTAMP, True),
+            _c("direction", STRING, True, "", allowed=DIRECTIONS),
+            _c(f"from_{contact_suffix}", contact_type, personal=True),
+            _c(f"to_{contact_suffix}", contact_type, personal=True),
+            _c("rep_id", STRING),
+            _c("delivery_status", STRING, False, "", allowed=statuses),
+            _c("is_automated", BOOLEAN, False, "Sent by a template or workflow, not a person."),
+            _c("lead_id", STRING),
+        ),
+        key=(id_column,), event_time="sent_at",
+    )
+
+
 ENTITIES: tuple[Entity, ...] = (
     Entity(
         "leads", "crm",
@@ -236,36 +257,8 @@ ENTITIES: tuple[Entity, ...] = (
         key=("call_id",), event_time="started_at",
         ordered=(("started_at", "answered_at"), ("started_at", "ended_at"), ("answered_at", "ended_at")),
     ),
-    Entity(
-        "sms", "messaging", "Text messages, both directions; automated ones flagged.",
-        (
-            _c("message_id", STRING, True),
-            _c("sent_at", TIMESTAMP, True),
-            _c("direction", STRING, True, "", allowed=DIRECTIONS),
-            _c("from_number", PHONE, personal=True),
-            _c("to_number", PHONE, personal=True),
-            _c("rep_id", STRING),
-            _c("delivery_status", STRING, False, "", allowed=SMS_STATUSES),
-            _c("is_automated", BOOLEAN, False, "Sent by a template or workflow, not a person."),
-            _c("lead_id", STRING),
-        ),
-        key=("message_id",), event_time="sent_at",
-    ),
-    Entity(
-        "emails", "messaging", "Emails, both directions; automated ones flagged.",
-        (
-            _c("email_id", STRING, True),
-            _c("sent_at", TIMESTAMP, True),
-            _c("direction", STRING, True, "", allowed=DIRECTIONS),
-            _c("from_address", EMAIL, personal=True),
-            _c("to_address", EMAIL, personal=True),
-            _c("rep_id", STRING),
-            _c("delivery_status", STRING, False, "", allowed=EMAIL_STATUSES),
-            _c("is_automated", BOOLEAN, False, "Sent by a template or workflow, not a person."),
-            _c("lead_id", STRING),
-        ),
-        key=("email_id",), event_time="sent_at",
-    ),
+    _message_entity("sms", "Text messages", "message_id", PHONE, "number", SMS_STATUSES),
+    _message_entity("emails", "Emails", "email_id", EMAIL, "address", EMAIL_STATUSES),
 )
 
 ENTITY_BY_NAME = {e.name: e for e in ENTITIES}

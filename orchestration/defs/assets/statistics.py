@@ -328,6 +328,10 @@ def build_staffing_plan(forecast: pd.DataFrame, shares: pd.DataFrame, on_duty: p
     return pd.concat(frames, ignore_index=True)
 
 
+# What _staffing_inputs reads: handle time and patience from the calls, reps on duty.
+STAFFING_INPUTS = [dg.AssetKey(["marts", "mart_reps_on_duty_hourly"]), dg.AssetKey(["staging", "stg_calls"])]
+
+
 def _staffing_inputs(con, config: StaffingConfig) -> tuple[dict[str, float], float | None, pd.DataFrame]:
     """Handle time per team (with wrap-up), patience, on-duty roster per team; raises
     InsufficientData when there are no reps on duty or no handle time."""
@@ -349,8 +353,7 @@ def _staffing_inputs(con, config: StaffingConfig) -> tuple[dict[str, float], flo
 
 
 @dg.asset(key=_key("staffing_plan"), group_name=GROUP, pool=WAREHOUSE_POOL,
-          deps=[_key("volume_forecast"), dg.AssetKey(["marts", "mart_reps_on_duty_hourly"]),
-                dg.AssetKey(["staging", "stg_calls"])],
+          deps=[_key("volume_forecast"), *STAFFING_INPUTS],
           description="Reps needed per hour of the forecast, overall and per team in its timezone (Erlang C, or "
                       "Erlang A when the patience of waiting leads is known; service-level target, occupancy cap, "
                       "shrinkage) against the reps the schedules put on duty.")
@@ -428,7 +431,7 @@ def breach_drivers(hours: pd.DataFrame, handle_by_team: dict[str, float], target
 
 
 @dg.asset(key=_key("sla_breach_drivers"), group_name=GROUP, pool=WAREHOUSE_POOL,
-          deps=[FACT, dg.AssetKey(["marts", "mart_reps_on_duty_hourly"]), dg.AssetKey(["staging", "stg_calls"])],
+          deps=[FACT, *STAFFING_INPUTS],
           description="Why are we slow: the share of SLA breaches that arrived after hours, in hours with fewer reps "
                       "on duty than the arrivals needed (capacity-bound), and in hours with enough (process-bound); "
                       "overall (team_id 'all') and per team.")
