@@ -1,7 +1,9 @@
 """The dbt project as Dagster sees it. Kept apart from transform.py so that preparing the
 manifest (``stl prepare``, the test session fixture) does not need the manifest to exist."""
 
+import functools
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -65,12 +67,14 @@ TARGET_DIR = Path(dbt_project.project_dir) / dbt_project.target_path
 FINGERPRINT_PATH = TARGET_DIR / "stl_manifest.fingerprint"
 
 
+def _installed_dbt_version() -> str:
+    return importlib.metadata.version("dbt-core")
+
+
 def _parse_fingerprint() -> str:
     """Hash of everything `dbt parse` reads: project files (path, size, mtime), the dbt
     version and the values of the environment variables the project refers to."""
-    from dbt.version import __version__ as dbt_version
-
-    digest = hashlib.sha256(dbt_version.encode())
+    digest = hashlib.sha256(_installed_dbt_version().encode())
     env_names: set[str] = set()
     skip = {TARGET_DIR.name, "logs", "dbt_packages"}
     for path in sorted(DBT_PROJECT_DIR.rglob("*")):
@@ -93,6 +97,17 @@ class PlatformDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):
         return None
+
+    @functools.cached_property
+    def _cli_version(self):
+        """dagster-dbt asks the executable (`dbt --version`, a second dbt start-up: about 2 s
+        before every invocation). Ours is the dbt installed beside this interpreter (directly
+        or through the launcher), so its package metadata answers."""
+        if self.dbt_executable not in (DBT_EXECUTABLE, DBT_EXECUTABLE_DYING_WITH_PARENT):
+            return super()._cli_version
+        from packaging import version
+
+        return version.parse(_installed_dbt_version())
 
 
 def prepare_manifest() -> None:

@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from orchestration.dbt_project import TARGET_DIR
 from orchestration.ingest import contract as c
 from orchestration.warehouse import reader
 
@@ -26,9 +25,11 @@ def test_build_leaves_unit_tests_out_unless_asked(dbt_manifest):
 
 
 def test_the_run_with_unit_tests_ran_and_passed_every_one(demo_run, dbt_manifest):
-    _, _, result = demo_run
+    from orchestration.defs.transform import dbt_results_path  # needs the parsed manifest
+
+    settings, _, result = demo_run
     declared = {k for k in json.loads(dbt_manifest.read_text())["unit_tests"]}
-    (results_file,) = TARGET_DIR.glob(f"dbt_models-{result.run_id[:8]}-*/run_results.json")
+    results_file = dbt_results_path(settings, result.run_id)
     ran = {r["unique_id"]: r["status"] for r in json.loads(results_file.read_text())["results"]
            if r["unique_id"].startswith("unit_test.")}
     assert len(declared) >= 10 and set(ran) == declared

@@ -47,7 +47,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         if warehouse.settings().dbt_target == SPARK_TARGET:
             # Spark reads the raw tables as Parquet; hand it this run's rows first.
             export_raw_to_parquet(warehouse.settings())
-        invocation = dbt.cli(build_args(), context=context, target_path=_target_with_parse_state(context))
+        target = _target_with_parse_state(context)
+        invocation = dbt.cli(build_args(), context=context, target_path=target)
         events = []
         try:
             # Held back until dbt has exited, so row counts can be read from the warehouse
@@ -56,12 +57,14 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 events.append(event)
         except DagsterDbtCliRuntimeError:  # a model or test failed: what dbt did build still materialises
             _stop(invocation.process)
+            _keep_run_results(target, warehouse.settings(), context.run.run_id)
             yield from _with_row_counts(events, warehouse)
             raise
         finally:
             # When the stream stops early (an error translating dbt's events, an interrupt), dbt
             # would go on writing the warehouse after this lock is released: stop it first.
             _stop(invocation.process)
+        _keep_run_results(target, warehouse.settings(), context.run.run_id)
         yield from _with_row_counts(events, warehouse)
 
 
@@ -78,12 +81,40 @@ def _target_with_parse_state(context: dg.AssetExecutionContext) -> Path:
     """A target directory of this invocation's own (as dagster-dbt makes one) holding a copy of
     the partial-parse state `stl`'s prepare step left: without it dbt parses the whole project
     again (several seconds) at every build."""
-    target = TARGET_DIR / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    op_name = context.op_execution_context.op.name
+    _prune_invocation_dirs(op_name)
+    target = TARGET_DIR / f"{op_name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
     target.mkdir(parents=True)
     state = TARGET_DIR / PARTIAL_PARSE_FILE
     if state.exists():
         shutil.copy2(state, target / PARTIAL_PARSE_FILE)
     return target
+
+
+KEPT_INVOCATION_DIRS = 5
+
+
+def dbt_results_path(settings, run_id: str) -> Path:
+    """dbt's run_results.json of a run, kept beside the run's log (the invocation's target
+    directory is pruned): every model's and test's status and timing."""
+    return settings.output_dir / "logs" / f"run_{run_id}.dbt_run_results.json"
+
+
+def _keep_run_results(target: Path, settings, run_id: str) -> None:
+    results = target / "run_results.json"
+    if results.exists():
+        kept = dbt_results_path(settings, run_id)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(results, kept)
+
+
+def _prune_invocation_dirs(op_name: str) -> None:
+    """Each build leaves its target directory (run_results.json, compiled SQL: what to look at
+    after a failure), about 8 MB each: keep the newest few, not one per run forever. A build in
+    progress (another data directory's run) owns one of the newest, so it is never removed."""
+    dirs = sorted(TARGET_DIR.glob(f"{op_name}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in dirs[KEPT_INVOCATION_DIRS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _with_row_counts(events: list, warehouse: WarehouseResource) -> list:
