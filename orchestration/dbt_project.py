@@ -113,15 +113,42 @@ class PlatformDbtCli(DbtCliResource):
 def prepare_manifest() -> None:
     """Parse the dbt project into target/manifest.json (what @dbt_assets reads at import), and
     leave target/partial_parse.msgpack for the run's `dbt build` (transform.py). Skipped when
-    nothing a parse reads has changed since the last one (a parse costs 4-9 s)."""
+    nothing a parse reads has changed since the last one (a parse costs 4-9 s).
+
+    Safe beside other processes of the same checkout (the UI's code server importing the
+    definitions, a scheduled run, another data directory's run): one parse at a time, into a
+    directory of its own, whose files then replace the shared ones atomically, so a reader
+    never sees a half-written manifest."""
+    import fcntl
+    import tempfile
+
     from orchestration.settings import apply_process_env, get_settings
 
     apply_process_env(get_settings())
     fingerprint = _parse_fingerprint()
     parsed = [dbt_project.manifest_path, TARGET_DIR / PARTIAL_PARSE_FILE]
-    if all(p.exists() for p in parsed) and FINGERPRINT_PATH.exists() and FINGERPRINT_PATH.read_text() == fingerprint:
+
+    def up_to_date() -> bool:
+        return all(p.exists() for p in parsed) and FINGERPRINT_PATH.exists() and FINGERPRINT_PATH.read_text() == fingerprint
+
+    if up_to_date():
         return
-    PlatformDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    scratch = FINGERPRINT_PATH.with_name(f"{FINGERPRINT_PATH.name}.{os.getpid()}.tmp")
-    scratch.write_text(fingerprint)
-    os.replace(scratch, FINGERPRINT_PATH)
+    TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    with open(TARGET_DIR / "stl_parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if up_to_date():  # parsed by another process while this one waited
+            return
+        for stale in TARGET_DIR.glob("parse-*"):  # left by a parse that was killed (this lock is free)
+            shutil.rmtree(stale, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=TARGET_DIR))
+        try:
+            if parsed[1].exists():  # unchanged files need no re-parse
+                shutil.copy2(parsed[1], scratch / PARTIAL_PARSE_FILE)
+            PlatformDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(
+                ["parse", "--quiet"], target_path=scratch).wait()
+            for path in parsed:
+                os.replace(scratch / path.name, path)
+            (scratch / FINGERPRINT_PATH.name).write_text(fingerprint)
+            os.replace(scratch / FINGERPRINT_PATH.name, FINGERPRINT_PATH)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -23,12 +23,25 @@ for _key, _value in TELEMETRY_OFF.items():
 SLOW_FIXTURES = {"shared_run", "dbt_manifest"}
 
 
+# The longest modules (measured: whole jobs, kills, Spark), in the order they should start. With
+# `-n 2` pytest-xdist hands whole modules (pyproject: --dist loadfile) to its two workers in
+# collection order, so these go first, and the module that builds the shared run early (it is
+# light apart from that) goes second, so that the other worker is not left waiting for it. The
+# last three are the longest of the fast path (-m "not slow").
+LONGEST_FIRST = ["test_run_control", "test_metric_layer", "test_your_data", "test_spark_parity",
+                 "test_dbt_interface", "test_failure_banner", "test_privacy", "test_retention", "test_quality",
+                 "test_delivery", "test_sql_source", "test_ingest", "test_stats_forecast_selection"]
+
+
 def pytest_collection_modifyitems(items):
     """Whatever uses a fixture that runs dbt or the whole job is slow; the fast path is the rest
-    (tests that run dbt themselves carry the mark in their module)."""
+    (tests that run dbt themselves carry the mark in their module). Modules in LONGEST_FIRST
+    order, then the rest as collected."""
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: keeps the order within
 
 
 @pytest.fixture
@@ -75,7 +88,69 @@ SHARED_DEMO = {"leads": 3000, "seed": 21, "days": 60, "end_date": DATA_END, "exp
 class SharedRun:
     settings: Settings  # never made process-wide by the fixture; readers pass it explicitly
     manifest: dict  # the demo generator's manifest (planted problems, effects, row counts)
-    result: object  # the run's dagster ExecuteInProcessResult
+    result: object  # the run's dagster ExecuteInProcessResult (a RecordedRun in other workers)
+
+
+class RecordedRun:
+    """What the readers use of a run's ExecuteInProcessResult, for pytest-xdist workers that
+    did not run it themselves: its run id, success and events (serialised by the worker that ran it)."""
+
+    def __init__(self, run_id: str, success: bool, events: list):
+        self.run_id, self.success, self.all_events = run_id, success, events
+
+    def _of_type(self, name: str) -> list:
+        return [e for e in self.all_events if e.event_type_value == name]
+
+    def get_asset_materialization_events(self) -> list:
+        return self._of_type("ASSET_MATERIALIZATION")
+
+    def get_asset_check_evaluations(self) -> list:
+        return [e.event_specific_data for e in self._of_type("ASSET_CHECK_EVALUATION")]
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    import fcntl
+
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _run_shared_demo(root: Path) -> tuple[Settings, dict, object]:
+    from orchestration.defs.transform import UNIT_TESTS_ENV  # needs the parsed manifest
+    from orchestration.demo.generator import generate
+    from orchestration.pipeline import run_main_job
+    from orchestration.settings import use_settings
+
+    settings = make_settings(root)
+    with settings_restored():
+        use_settings(settings)
+        manifest = generate(settings.landing_dir, **SHARED_DEMO)
+        os.environ[UNIT_TESTS_ENV] = "1"  # production builds leave them out (transform.build_args)
+        result = run_main_job(settings, full_load=True, quiet=True)
+    return settings, manifest, result
+
+
+def _shared_demo(tmp_path_factory) -> tuple[Settings, dict, object]:
+    """Run SHARED_DEMO; under pytest-xdist, once for all workers: the first to get here runs it
+    in the session's common base directory, the others wait for it and read its record."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _run_shared_demo(tmp_path_factory.mktemp("shared_run"))
+    import pickle
+
+    import dagster as dg
+
+    common = tmp_path_factory.getbasetemp().parent  # <basetemp>/popen-gwN's parent
+    record = common / "shared_run.record"
+    with _exclusive(common / "shared_run.lock"):
+        if not record.exists():
+            settings, manifest, result = _run_shared_demo(common / "shared_run")
+            events = dg.serialize_value(list(result.all_events))
+            record.write_bytes(pickle.dumps((manifest, result.run_id, result.success, events)))
+            return settings, manifest, result
+    manifest, run_id, success, events = pickle.loads(record.read_bytes())
+    return make_settings(common / "shared_run"), manifest, RecordedRun(run_id, success, dg.deserialize_value(events))
 
 
 @pytest.fixture(scope="session")
@@ -86,17 +161,7 @@ def shared_run(tmp_path_factory, dbt_manifest) -> SharedRun:
     READ ONLY. Tests that change anything (gates on planted anomalies, re-runs, purges, kills)
     work on ``shared_copy`` or on data of their own. At the end of the session the data
     directory is compared with what the run left; any change fails the session's last test."""
-    from orchestration.demo.generator import generate
-    from orchestration.pipeline import run_main_job
-    from orchestration.settings import use_settings
-    from orchestration.defs.transform import UNIT_TESTS_ENV  # needs the parsed manifest
-
-    settings = make_settings(tmp_path_factory.mktemp("shared_run"))
-    with settings_restored():
-        use_settings(settings)
-        manifest = generate(settings.landing_dir, **SHARED_DEMO)
-        os.environ[UNIT_TESTS_ENV] = "1"  # production builds leave them out (transform.build_args)
-        result = run_main_job(settings, full_load=True, quiet=True)
+    settings, manifest, result = _shared_demo(tmp_path_factory)
     assert result.success, "the shared demo run failed: see its run log under " + str(settings.output_dir / "logs")
     left = tree_digest(settings.data_dir)
     yield SharedRun(settings, manifest, result)

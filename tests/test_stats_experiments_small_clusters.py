@@ -38,6 +38,7 @@ def response_time_rows(reps: int, ratio: float, seeds: range) -> pd.DataFrame:
                          for s in seeds])
 
 
+@pytest.mark.slow  # hundreds of null experiments: statistical calibration, not the fast path
 def test_false_positive_rate_at_20_clusters():
     null = response_time_rows(20, 1.0, range(300))
     false_positive_rate = (null["p_value"] < 0.05).mean()

@@ -45,6 +45,7 @@ def _judge(evaluation: pd.DataFrame) -> dict[str, float]:
             "coverage80": float((chosen["coverage80"] * chosen["open_slots"]).sum() / chosen["open_slots"].sum())}
 
 
+@pytest.mark.slow  # many fits over long series: statistical calibration, not the fast path
 @pytest.mark.parametrize("resolution", ["5min", "1h", "1D"])
 def test_chosen_model_holds_out_of_sample(resolution):
     if resolution == "1D":  # a day is one slot: more weeks, so coverage is judged on 40 open days
