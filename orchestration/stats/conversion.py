@@ -135,50 +135,107 @@ def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str 
     return fit_grouped_logits(cells, rhs, [outcome], cluster)[outcome]
 
 
+class _OneHotDesign:
+    """An intercept and one-hot blocks (reference levels dropped) held as level codes per row
+    (-1: the reference). Its products are bincounts, linear in the rows: X'WX, which a sparse
+    matrix computed as a sparse-sparse product at every IRLS step (most of the statistics time at
+    1M leads), becomes one weighted bincount per pair of factors."""
+
+    def __init__(self, codes: list[np.ndarray], sizes: list[int]):
+        self.codes, self.sizes = codes, sizes
+        self.starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]  # first column of each block
+        self.n_columns = 1 + sum(sizes)
+
+    def _blocks(self):
+        return zip(self.codes, self.sizes, self.starts)
+
+    def dot(self, beta: np.ndarray) -> np.ndarray:  # X @ beta
+        eta = np.full(len(self.codes[0]) if self.codes else 0, beta[0])
+        for code, size, start in self._blocks():
+            eta += np.append(beta[start:start + size], 0.0)[code]  # code -1 picks the appended 0
+        return eta
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:  # X' v
+        out = np.empty(self.n_columns)
+        out[0] = v.sum()
+        for code, size, start in self._blocks():
+            out[start:start + size] = np.bincount(code + 1, weights=v, minlength=size + 1)[1:]
+        return out
+
+    def gram(self, w: np.ndarray) -> np.ndarray:  # X' diag(w) X
+        g = np.zeros((self.n_columns, self.n_columns))
+        g[0, 0] = w.sum()
+        blocks = list(self._blocks())
+        for i, (code, size, start) in enumerate(blocks):
+            own = np.bincount(code + 1, weights=w, minlength=size + 1)[1:]
+            cols = slice(start, start + size)
+            g[0, cols] = g[cols, 0] = own
+            g[cols, cols] = np.diag(own)
+            for code2, size2, start2 in blocks[i + 1:]:
+                joint = np.bincount((code + 1) * (size2 + 1) + code2 + 1, weights=w,
+                                    minlength=(size + 1) * (size2 + 1)).reshape(size + 1, size2 + 1)[1:, 1:]
+                g[cols, start2:start2 + size2] = joint
+                g[start2:start2 + size2, cols] = joint.T
+        return g
+
+    def cluster_scores(self, clusters: np.ndarray, n_clusters: int, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Per cluster, X' v over the rows ``rows`` (one per observation, with weights ``v``)."""
+        out = np.empty((n_clusters, self.n_columns))
+        out[:, 0] = np.bincount(clusters, weights=v, minlength=n_clusters)
+        for code, size, start in self._blocks():
+            out[:, start:start + size] = np.bincount(clusters * (size + 1) + code[rows] + 1, weights=v,
+                                                     minlength=n_clusters * (size + 1)).reshape(n_clusters, size + 1)[:, 1:]
+        return out
+
+
 def fit_categorical_logits(cells: pd.DataFrame, factors: dict[str, str | None], outcomes: list[str],
                            cluster: str = "rep_id") -> dict[str, GroupedLogit]:
-    """The same fit as ``fit_grouped_logits`` for an all-categorical design, with a sparse
-    one-hot matrix and a hand-rolled IRLS: with rep fixed effects (hundreds of columns, hundreds
-    of thousands of cells at 1M leads) a dense design matrix would not fit in memory.
+    """The same fit as ``fit_grouped_logits`` for an all-categorical design, with a hand-rolled
+    IRLS on a one-hot design held as level codes: with rep fixed effects (hundreds of columns,
+    hundreds of thousands of cells at 1M leads) a dense design matrix would not fit in memory.
 
     ``factors``: column → reference level (None: the first level by name). Parameter names are
     ``Intercept`` and ``column[T.level]``, as patsy's Treatment coding names them."""
-    variables = list(factors)
-    collapsed = cells.groupby(variables, observed=True, sort=False)[["n", *outcomes]].sum().reset_index()
-    blocks, names = [sp.csr_matrix(np.ones((len(collapsed), 1)))], ["Intercept"]
+    # Integer codes per factor (levels sorted by name, as patsy orders them), the cells collapsed
+    # over them by bincount: pandas string grouping and merging took most of the time at 1M leads.
+    codes, sizes, names, full = [], [], ["Intercept"], []
     for var, ref in factors.items():
-        levels = sorted(collapsed[var].unique())
-        ref = ref if ref in levels else levels[0]
-        kept = [lv for lv in levels if lv != ref]
-        codes = pd.Categorical(collapsed[var], categories=kept).codes
-        rows = np.flatnonzero(codes >= 0)
-        blocks.append(sp.csr_matrix((np.ones(len(rows)), (rows, codes[rows])), shape=(len(collapsed), len(kept))))
-        names += [f"{var}[T.{lv}]" for lv in kept]
-    X = sp.hstack(blocks).tocsr()
-    index = cells[variables].merge(collapsed[variables].reset_index(), on=variables, how="left")["index"].to_numpy()
+        code, levels = pd.factorize(cells[var], sort=True)
+        levels = list(levels)
+        ref_at = levels.index(ref) if ref in levels else 0
+        full.append(code)
+        sizes.append(len(levels) - 1)
+        names += [f"{var}[T.{lv}]" for i, lv in enumerate(levels) if i != ref_at]
+        codes.append(np.where(code == ref_at, -1, code - (code > ref_at)))  # -1: the reference
+    index = pd.DataFrame(dict(enumerate(full))).groupby(list(range(len(full))), sort=False).ngroup().to_numpy()
+    n_rows = int(index.max()) + 1
+    first = np.zeros(n_rows, dtype=np.int64)
+    first[index[::-1]] = np.arange(len(index))[::-1]  # one cell of each collapsed row
+    X = _OneHotDesign([code[first] for code in codes], sizes)
+
+    def collapse(column: str) -> np.ndarray:
+        return np.bincount(index, weights=cells[column].to_numpy(float), minlength=n_rows)
+
     clusters = pd.factorize(cells[cluster])[0]
-    G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.shape[1]
+    G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.n_columns
     factor = G / (G - 1) * (N - 1) / (N - K) if G > 1 and N > K else 1.0
-    n = collapsed["n"].to_numpy(float)
+    n = collapse("n")
     fits = {}
     for outcome in outcomes:
-        y = collapsed[outcome].to_numpy(float)
+        y = collapse(outcome)
         beta = np.zeros(K)
         beta[0] = np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5))
         for _ in range(100):
-            eta = X @ beta
-            p = 1 / (1 + np.exp(-eta))
+            p = 1 / (1 + np.exp(-X.dot(beta)))
             w = np.maximum(n * p * (1 - p), 1e-12)
-            hessian = (X.T @ X.multiply(w[:, None])).toarray()
-            step = np.linalg.lstsq(hessian, X.T @ (y - n * p), rcond=None)[0]
+            step = np.linalg.lstsq(X.gram(w), X.tdot(y - n * p), rcond=None)[0]
             beta += step
             if np.max(np.abs(step)) < 1e-9:
                 break
-        p = 1 / (1 + np.exp(-(X @ beta)))
-        bread = np.linalg.pinv((X.T @ X.multiply((n * p * (1 - p))[:, None])).toarray())
+        p = 1 / (1 + np.exp(-X.dot(beta)))
+        bread = np.linalg.pinv(X.gram(n * p * (1 - p)))
         resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
-        scores = sp.csr_matrix((resid, (clusters, index)), shape=(G, len(collapsed))) @ X
-        scores = np.asarray(scores.todense()) if sp.issparse(scores) else scores
+        scores = X.cluster_scores(clusters, G, index, resid)
         cov = factor * bread @ (scores.T @ scores) @ bread
         fits[outcome] = GroupedLogit(pd.Series(beta, index=names), pd.DataFrame(cov, index=names, columns=names),
                                      None, int(G), N)
