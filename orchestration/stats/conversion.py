@@ -10,14 +10,11 @@ score is the sum over its cells of x_c (y_c - n_c p_c), the same sum as over its
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import patsy
-import scipy.sparse as sp
-import statsmodels.api as sm
 from scipy import stats
 
 from orchestration.quality.availability import InsufficientData
@@ -98,120 +95,60 @@ class GroupedLogit:
             return pd.Series(np.sqrt(np.diag(self.cov)), index=self.params.index)
 
 
-def fit_grouped_logits(cells: pd.DataFrame, rhs: str, outcomes: list[str],
-                       cluster: str = "rep_id") -> dict[str, GroupedLogit]:
-    """Fit ``outcome ~ rhs`` for each outcome on ``cells`` (columns n and the outcome counts),
-    clustered by ``cluster``.
+class _AdditiveDesign:
+    """A design matrix made of blocks, each a function of one variable: block b puts the rows of
+    ``bases[b]`` (one row per distinct value of its variable, one column per parameter) at the
+    rows' codes (``codes[b]``, the index of each row's value). One-hot factors, the intercept and
+    a spline of log minutes are all such blocks, so every product an IRLS needs is a bincount
+    over the rows followed by small dense algebra: linear in the rows, where patsy's dense matrix
+    and statsmodels' GLM, or a sparse one-hot matrix's X'WX, took most of the statistics time
+    at 1M leads."""
 
-    The fit runs on the cells collapsed over everything the formula does not use (one design
-    matrix shared by the outcomes); the meat of the sandwich sums each cluster's scores over the
-    uncollapsed cells. Small-sample factor as statsmodels' ``cov_type='cluster'``:
-    G/(G-1) * (N-1)/(N-K), N leads, G clusters, K params."""
-    variables = _formula_variables(rhs, cells)
-    collapsed = cells.groupby(variables, observed=True, sort=False)[["n", *outcomes]].sum().reset_index()
-    X = patsy.dmatrix(rhs, collapsed, return_type="dataframe")
-    index = cells[variables].merge(collapsed[variables].reset_index(), on=variables, how="left")["index"].to_numpy()
-    clusters = pd.factorize(cells[cluster])[0]
-    G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.shape[1]
-    factor = G / (G - 1) * (N - 1) / (N - K) if G > 1 and N > K else 1.0
-    names, n = list(X.columns), collapsed["n"].to_numpy(float)
-    fits = {}
-    for outcome in outcomes:
-        y = collapsed[outcome].to_numpy(float)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit()
-        p = np.asarray(res.mu)
-        resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
-        scores = sp.csr_matrix((resid, (clusters, index)), shape=(G, len(collapsed))) @ X.to_numpy()
-        bread = np.asarray(res.cov_params())
-        cov = factor * bread @ (scores.T @ scores) @ bread
-        fits[outcome] = GroupedLogit(pd.Series(np.asarray(res.params), index=names),
-                                     pd.DataFrame(cov, index=names, columns=names), X.design_info, int(G), N)
-    return fits
-
-
-def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str = "rep_id") -> GroupedLogit:
-    return fit_grouped_logits(cells, rhs, [outcome], cluster)[outcome]
-
-
-class _OneHotDesign:
-    """An intercept and one-hot blocks (reference levels dropped) held as level codes per row
-    (-1: the reference). Its products are bincounts, linear in the rows: X'WX, which a sparse
-    matrix computed as a sparse-sparse product at every IRLS step (most of the statistics time at
-    1M leads), becomes one weighted bincount per pair of factors."""
-
-    def __init__(self, codes: list[np.ndarray], sizes: list[int]):
-        self.codes, self.sizes = codes, sizes
-        self.starts = [1 + sum(sizes[:i]) for i in range(len(sizes))]  # first column of each block
-        self.n_columns = 1 + sum(sizes)
-
-    def _blocks(self):
-        return zip(self.codes, self.sizes, self.starts)
+    def __init__(self, codes: list[np.ndarray], bases: list[np.ndarray]):
+        self.codes, self.bases = codes, bases
+        widths = [b.shape[1] for b in bases]
+        self.slices = [slice(sum(widths[:i]), sum(widths[:i + 1])) for i in range(len(bases))]
+        self.n_columns = sum(widths)
 
     def dot(self, beta: np.ndarray) -> np.ndarray:  # X @ beta
-        eta = np.full(len(self.codes[0]) if self.codes else 0, beta[0])
-        for code, size, start in self._blocks():
-            eta += np.append(beta[start:start + size], 0.0)[code]  # code -1 picks the appended 0
-        return eta
+        return sum((basis @ beta[cols])[code] for code, basis, cols in zip(self.codes, self.bases, self.slices))
 
     def tdot(self, v: np.ndarray) -> np.ndarray:  # X' v
-        out = np.empty(self.n_columns)
-        out[0] = v.sum()
-        for code, size, start in self._blocks():
-            out[start:start + size] = np.bincount(code + 1, weights=v, minlength=size + 1)[1:]
-        return out
+        return np.concatenate([basis.T @ np.bincount(code, weights=v, minlength=len(basis))
+                               for code, basis in zip(self.codes, self.bases)])
 
     def gram(self, w: np.ndarray) -> np.ndarray:  # X' diag(w) X
         g = np.zeros((self.n_columns, self.n_columns))
-        g[0, 0] = w.sum()
-        blocks = list(self._blocks())
-        for i, (code, size, start) in enumerate(blocks):
-            own = np.bincount(code + 1, weights=w, minlength=size + 1)[1:]
-            cols = slice(start, start + size)
-            g[0, cols] = g[cols, 0] = own
-            g[cols, cols] = np.diag(own)
-            for code2, size2, start2 in blocks[i + 1:]:
-                joint = np.bincount((code + 1) * (size2 + 1) + code2 + 1, weights=w,
-                                    minlength=(size + 1) * (size2 + 1)).reshape(size + 1, size2 + 1)[1:, 1:]
-                g[cols, start2:start2 + size2] = joint
-                g[start2:start2 + size2, cols] = joint.T
+        blocks = list(zip(self.codes, self.bases, self.slices))
+        for i, (code, basis, cols) in enumerate(blocks):
+            g[cols, cols] = (basis.T * np.bincount(code, weights=w, minlength=len(basis))) @ basis
+            for code2, basis2, cols2 in blocks[i + 1:]:
+                joint = np.bincount(code * len(basis2) + code2, weights=w,
+                                    minlength=len(basis) * len(basis2)).reshape(len(basis), len(basis2))
+                g[cols, cols2] = basis.T @ joint @ basis2
+                g[cols2, cols] = g[cols, cols2].T
         return g
 
     def cluster_scores(self, clusters: np.ndarray, n_clusters: int, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Per cluster, X' v over the rows ``rows`` (one per observation, with weights ``v``)."""
-        out = np.empty((n_clusters, self.n_columns))
-        out[:, 0] = np.bincount(clusters, weights=v, minlength=n_clusters)
-        for code, size, start in self._blocks():
-            out[:, start:start + size] = np.bincount(clusters * (size + 1) + code[rows] + 1, weights=v,
-                                                     minlength=n_clusters * (size + 1)).reshape(n_clusters, size + 1)[:, 1:]
-        return out
+        """Per cluster, X' v over the design rows ``rows`` (one per observation, weights ``v``)."""
+        out = []
+        for code, basis in zip(self.codes, self.bases):
+            at = code[rows]
+            if n_clusters * len(basis) <= 20_000_000:  # a cluster × value table, then the basis
+                table = np.bincount(clusters * len(basis) + at, weights=v, minlength=n_clusters * len(basis))
+                out.append(table.reshape(n_clusters, len(basis)) @ basis)
+            else:  # many values (response times), few columns: column by column
+                out.append(np.column_stack([np.bincount(clusters, weights=v * basis[at, j], minlength=n_clusters)
+                                            for j in range(basis.shape[1])]))
+        return np.hstack(out)
 
 
-def fit_categorical_logits(cells: pd.DataFrame, factors: dict[str, str | None], outcomes: list[str],
-                           cluster: str = "rep_id") -> dict[str, GroupedLogit]:
-    """The same fit as ``fit_grouped_logits`` for an all-categorical design, with a hand-rolled
-    IRLS on a one-hot design held as level codes: with rep fixed effects (hundreds of columns,
-    hundreds of thousands of cells at 1M leads) a dense design matrix would not fit in memory.
-
-    ``factors``: column → reference level (None: the first level by name). Parameter names are
-    ``Intercept`` and ``column[T.level]``, as patsy's Treatment coding names them."""
-    # Integer codes per factor (levels sorted by name, as patsy orders them), the cells collapsed
-    # over them by bincount: pandas string grouping and merging took most of the time at 1M leads.
-    codes, sizes, names, full = [], [], ["Intercept"], []
-    for var, ref in factors.items():
-        code, levels = pd.factorize(cells[var], sort=True)
-        levels = list(levels)
-        ref_at = levels.index(ref) if ref in levels else 0
-        full.append(code)
-        sizes.append(len(levels) - 1)
-        names += [f"{var}[T.{lv}]" for i, lv in enumerate(levels) if i != ref_at]
-        codes.append(np.where(code == ref_at, -1, code - (code > ref_at)))  # -1: the reference
-    index = pd.DataFrame(dict(enumerate(full))).groupby(list(range(len(full))), sort=False).ngroup().to_numpy()
+def _fit_logits(X: _AdditiveDesign, index: np.ndarray, cells: pd.DataFrame, outcomes: list[str],
+                cluster: str, names: list[str], design_info) -> dict[str, GroupedLogit]:
+    """Binomial IRLS per outcome on the collapsed rows of ``X`` (``index``: each cell's row),
+    then the cluster-robust sandwich over the cells. Small-sample factor as statsmodels'
+    ``cov_type='cluster'``: G/(G-1) * (N-1)/(N-K), N leads, G clusters, K params."""
     n_rows = int(index.max()) + 1
-    first = np.zeros(n_rows, dtype=np.int64)
-    first[index[::-1]] = np.arange(len(index))[::-1]  # one cell of each collapsed row
-    X = _OneHotDesign([code[first] for code in codes], sizes)
 
     def collapse(column: str) -> np.ndarray:
         return np.bincount(index, weights=cells[column].to_numpy(float), minlength=n_rows)
@@ -223,23 +160,94 @@ def fit_categorical_logits(cells: pd.DataFrame, factors: dict[str, str | None], 
     fits = {}
     for outcome in outcomes:
         y = collapse(outcome)
-        beta = np.zeros(K)
-        beta[0] = np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5))
-        for _ in range(100):
+        beta = np.linalg.lstsq(X.gram(np.ones(n_rows)), X.tdot(np.full(n_rows, np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5)))),
+                               rcond=None)[0]  # the constant log-odds, in this design's columns
+        with np.errstate(over="ignore"):
+            for _ in range(100):
+                p = 1 / (1 + np.exp(-X.dot(beta)))
+                w = np.maximum(n * p * (1 - p), 1e-12)
+                step = np.linalg.lstsq(X.gram(w), X.tdot(y - n * p), rcond=None)[0]
+                beta += step
+                if np.max(np.abs(step)) < 1e-9:
+                    break
             p = 1 / (1 + np.exp(-X.dot(beta)))
-            w = np.maximum(n * p * (1 - p), 1e-12)
-            step = np.linalg.lstsq(X.gram(w), X.tdot(y - n * p), rcond=None)[0]
-            beta += step
-            if np.max(np.abs(step)) < 1e-9:
-                break
-        p = 1 / (1 + np.exp(-X.dot(beta)))
         bread = np.linalg.pinv(X.gram(n * p * (1 - p)))
         resid = cells[outcome].to_numpy(float) - cells["n"].to_numpy(float) * p[index]
         scores = X.cluster_scores(clusters, G, index, resid)
         cov = factor * bread @ (scores.T @ scores) @ bread
         fits[outcome] = GroupedLogit(pd.Series(beta, index=names), pd.DataFrame(cov, index=names, columns=names),
-                                     None, int(G), N)
+                                     design_info, int(G), N)
     return fits
+
+
+def _collapse_index(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's collapsed row (cells with the same codes share one), and one cell per row."""
+    index = pd.DataFrame(dict(enumerate(codes))).groupby(list(range(len(codes))), sort=False).ngroup().to_numpy()
+    first = np.zeros(int(index.max()) + 1, dtype=np.int64)
+    first[index[::-1]] = np.arange(len(index))[::-1]
+    return index, first
+
+
+def fit_grouped_logits(cells: pd.DataFrame, rhs: str, outcomes: list[str],
+                       cluster: str = "rep_id") -> dict[str, GroupedLogit]:
+    """Fit ``outcome ~ rhs`` for each outcome on ``cells`` (columns n and the outcome counts),
+    clustered by ``cluster``. ``rhs``: a patsy formula of terms of one variable each (no
+    interactions), whose columns patsy computes once per distinct value of each variable.
+
+    The fit runs on the cells collapsed over everything the formula does not use; the meat of
+    the sandwich sums each cluster's scores over the uncollapsed cells."""
+    variables = _formula_variables(rhs, cells)
+    factorized = {v: pd.factorize(cells[v]) for v in variables}
+    missing = [v for v, (code, _) in factorized.items() if (code < 0).any()]
+    if missing:
+        raise ValueError(f"fit_grouped_logits: missing values in {missing}")
+    # Every distinct value of every variable in one small frame (shorter columns repeat): patsy
+    # sees the same levels it would on all cells, and row j holds value j of each variable.
+    longest = max(len(uniques) for _, uniques in factorized.values())
+    values = pd.DataFrame({v: np.resize(np.asarray(uniques, dtype=object if uniques.dtype == object else None), longest)
+                           for v, (_, uniques) in factorized.items()})
+    frame = patsy.dmatrix(rhs, values, return_type="dataframe")
+    design_info = frame.design_info
+    codes, bases = [], []
+    for term, cols in design_info.term_slices.items():
+        used = [v for v in variables if v in set(re.findall(r"\w+", " ".join(f.name() for f in term.factors)))]
+        if len(used) > 1:
+            raise ValueError(f"fit_grouped_logits: the term {term.name()} uses {used}; only one variable per term")
+        if not used:  # the intercept
+            codes.append(np.zeros(len(cells), dtype=np.int64))
+            bases.append(frame.iloc[:1, cols].to_numpy())
+        else:
+            code, uniques = factorized[used[0]]
+            codes.append(code.astype(np.int64))
+            bases.append(frame.iloc[:len(uniques), cols].to_numpy())
+    index, first = _collapse_index([factorized[v][0] for v in variables])
+    X = _AdditiveDesign([code[first] for code in codes], bases)
+    return _fit_logits(X, index, cells, outcomes, cluster, list(frame.columns), design_info)
+
+
+def fit_grouped_logit(cells: pd.DataFrame, rhs: str, outcome: str, cluster: str = "rep_id") -> GroupedLogit:
+    return fit_grouped_logits(cells, rhs, [outcome], cluster)[outcome]
+
+
+def fit_categorical_logits(cells: pd.DataFrame, factors: dict[str, str | None], outcomes: list[str],
+                           cluster: str = "rep_id") -> dict[str, GroupedLogit]:
+    """The same fit as ``fit_grouped_logits`` for an all-categorical design, without patsy: with
+    rep fixed effects (hundreds of columns) patsy's dense matrix over hundreds of thousands of
+    cells would not fit in memory.
+
+    ``factors``: column → reference level (None: the first level by name). Parameter names are
+    ``Intercept`` and ``column[T.level]``, as patsy's Treatment coding names them."""
+    codes, bases, names = [np.zeros(len(cells), dtype=np.int64)], [np.ones((1, 1))], ["Intercept"]
+    for var, ref in factors.items():
+        code, levels = pd.factorize(cells[var], sort=True)
+        levels = list(levels)
+        ref_at = levels.index(ref) if ref in levels else 0
+        codes.append(code.astype(np.int64))
+        bases.append(np.delete(np.eye(len(levels)), ref_at, axis=1))  # one-hot without the reference
+        names += [f"{var}[T.{lv}]" for i, lv in enumerate(levels) if i != ref_at]
+    index, first = _collapse_index(codes[1:])
+    X = _AdditiveDesign([code[first] for code in codes], bases)
+    return _fit_logits(X, index, cells, outcomes, cluster, names, None)
 
 
 def _formula_variables(rhs: str, frame: pd.DataFrame) -> list[str]:
