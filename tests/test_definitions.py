@@ -16,7 +16,7 @@ from tests.conftest import child_env
 from orchestration.ingest import contract as c
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import PROJECT_ROOT
-from tests.test_ingest import write
+from tests.helpers import write
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 

@@ -13,7 +13,7 @@ import pytest
 
 from orchestration.delivery import email_delivery, report, snapshots
 from orchestration.settings import Settings
-from tests.test_report import PERIOD, build_warehouse
+from tests.planted_report_warehouse import PERIOD, build_warehouse
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from orchestration.ingest.batches import ContractError
 from orchestration.ingest.service import ingest_entity
-from tests.helpers import LOAD_TIME, write  # noqa: F401 - write: still imported from here by test_definitions
+from tests.helpers import LOAD_TIME, write
 
 LEADS_HEADER = "lead_id,created_at,form_submitted_at,source,score,phone,email,country"
 
