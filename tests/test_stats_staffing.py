@@ -120,7 +120,18 @@ def test_erlang_a_identities():
     assert math.isclose(erlang_a(55, 48.0, 240, 1e9, 15).p_wait, 0.2387, abs_tol=5e-4)
     # Abandonment keeps an overloaded queue stable: fewer agents than Erlangs still answer some
     over = erlang_a(8, 10.0, 180, 60, 20)
-    assert 0 < over.service_level < 1 and 0 < over.p_abandon < 1 and over.occupancy <= 1
+    # Checked against the birth-death chain solved here (arrivals 10/180 per s; departures
+    # min(k, 8)/180 + max(k - 8, 0)/60): busy agents E[min(K, 8)] / 8 is the occupancy (flow
+    # balance: what is answered is what arrives minus what abandons), and whoever finds an agent
+    # free is answered at once, so the service level is at least P(K < 8).
+    lam, weights, k = 10.0 / 180, [1.0], 0
+    while weights[-1] > 1e-300 and k < 2000:
+        k += 1
+        weights.append(weights[-1] * lam / (min(k, 8) / 180 + max(k - 8, 0) / 60))
+    chain = [w / sum(weights) for w in weights]
+    assert math.isclose(over.occupancy, sum(min(j, 8) * q for j, q in enumerate(chain)) / 8, rel_tol=1e-6)
+    assert math.isclose(over.p_wait, sum(chain[8:]), rel_tol=1e-6)
+    assert sum(chain[:8]) <= over.service_level < 1 and over.occupancy < 1
 
 
 def test_patience_is_time_at_risk_over_abandonments():
