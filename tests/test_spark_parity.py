@@ -41,6 +41,7 @@ MARTS = {
     "mart_campaign_cost_per_opportunity": ["campaign"],
     "mart_rep_workload_hourly": ["rep_id", "hour_start_at"],
     "mart_appointment_conflicts": ["appointment_id", "conflicting_appointment_id"],
+    "mart_kpi_by_period": ["frequency", "period_start", "segment_type", "segment_value", "kpi"],
 }
 
 

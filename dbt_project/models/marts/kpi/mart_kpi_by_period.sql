@@ -85,20 +85,22 @@ wide as (
     group by frequency, period_start, period_end, segment_type, segment_value
 )
 
-{% for k in kpis %}
+-- Long format by a cross join with the KPI names: one pass over `wide` (a union of one select
+-- per KPI made Spark, which inlines a CTE at every reference, aggregate everything once per KPI).
 select
-    frequency,
-    period_start,
-    period_end,
+    wide.frequency,
+    wide.period_start,
+    wide.period_end,
     {{ tz_literal }} as period_timezone,
-    segment_type,
-    segment_value,
-    '{{ k.kpi }}' as kpi,
-    {{ k.kpi }} as value,
-    segment_lead_incidents,
+    wide.segment_type,
+    wide.segment_value,
+    names.kpi,
+    case names.kpi
+        {%- for k in kpis %}
+        when '{{ k.kpi }}' then wide.{{ k.kpi }}
+        {%- endfor %}
+    end as value,
+    wide.segment_lead_incidents,
     '{{ stl_def("definition_version") }}' as metric_definition_version
 from wide
-{%- if not loop.last %}
-union all
-{%- endif %}
-{% endfor %}
+cross join (values {% for k in kpis %}('{{ k.kpi }}'){{ ", " if not loop.last }}{% endfor %}) as names (kpi)
