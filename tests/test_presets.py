@@ -258,7 +258,7 @@ extracts:
     # direction, Answered); this export's start-time and customer-number headers are mapped by hand
     - preset: aircall
       files: ["aircall_call_history*"]
-      rename: {Started at: started_at, Customer number: to_number}
+      rename: {Started at: started_at, Customer number: [to_number, from_number]}
 """
 
 
@@ -266,21 +266,25 @@ def test_aircall_api_objects_and_call_history_export(settings):
     con = land(settings, "aircall", AIRCALL_YAML)
     result = load(con, settings, "calls")
     assert rows(con, "SELECT call_id, started_at, answered_at, ended_at, direction, disposition, duration_seconds, "
-                     "to_number, to_number_e164 FROM raw.calls ORDER BY call_id") == [
-        # API: Unix epoch seconds; raw_digits in international format
+                     "to_number, to_number_e164, from_number, from_number_e164 FROM raw.calls ORDER BY call_id") == [
+        # API: Unix epoch seconds; raw_digits in international format, the callee of an outbound
+        # call and the caller of an inbound one (only_when by direction)
         ("3916681", UTC(2026, 11, 21, 19, 9, 3), UTC(2026, 11, 21, 19, 9, 11), UTC(2026, 11, 21, 19, 9, 41),
-         "outbound", None, 38, "+1 415-555-0134", "+14155550134"),
+         "outbound", None, 38, "+1 415-555-0134", "+14155550134", None, None),
         ("3916682", UTC(2026, 11, 21, 21, 2), None, UTC(2026, 11, 21, 21, 2, 25),
-         "outbound", None, 25, "+1 617-555-0188", "+16175550188"),
+         "outbound", None, 25, "+1 617-555-0188", "+16175550188", None, None),
         ("3916683", UTC(2026, 11, 22, 14, 30), None, UTC(2026, 11, 22, 14, 31),
-         "inbound", "no_answer", 60, "+1 212-555-0199", "+12125550199"),
+         "inbound", "no_answer", 60, None, None, "+1 212-555-0199", "+12125550199"),
         # an anonymous caller: kept, with no E.164 number
         ("3916684", UTC(2026, 11, 22, 14, 35, 30), None, UTC(2026, 11, 22, 14, 35, 33),
-         "inbound", "cancelled", 3, "anonymous", None),
+         "inbound", "cancelled", 3, None, None, "anonymous", None),
         # Call History export: Answered Yes / No
-        ("3916690", UTC(2026, 11, 22, 15, 0), None, None, "outbound", "connected", None, "+1 415-555-0134", "+14155550134"),
-        ("3916691", UTC(2026, 11, 22, 15, 5), None, None, "outbound", "no_answer", None, "+1 617-555-0188", "+16175550188"),
-        ("3916692", UTC(2026, 11, 22, 23, 30), None, None, "inbound", "no_answer", None, "+1 212-555-0199", "+12125550199"),
+        ("3916690", UTC(2026, 11, 22, 15, 0), None, None, "outbound", "connected", None, "+1 415-555-0134", "+14155550134",
+         None, None),
+        ("3916691", UTC(2026, 11, 22, 15, 5), None, None, "outbound", "no_answer", None, "+1 617-555-0188", "+16175550188",
+         None, None),
+        ("3916692", UTC(2026, 11, 22, 23, 30), None, None, "inbound", "no_answer", None, None, None,
+         "+1 212-555-0199", "+12125550199"),
     ]
     assert quarantined(con, "calls") == [
         ("aircall_calls_2026-11-21.jsonl", 5, "invalid_value", "disposition",
@@ -289,6 +293,35 @@ def test_aircall_api_objects_and_call_history_export(settings):
     assert result.unparseable_phones == 1
     # Answered wins over Unanswered Call Reason (the first source present), which is then reported
     assert result.ignored_columns == {"aircall_call_history.csv": ["Unanswered Call Reason"]}
+
+
+def test_aircall_inbound_calls_match_their_caller_by_phone(settings):
+    from orchestration.ingest.matching import build_matches
+
+    con = land(settings, "aircall", AIRCALL_YAML)
+    # Two leads whose numbers are customers of the sample: an outbound callee and an inbound caller.
+    (settings.landing_dir / "leads.csv").write_text(
+        "lead_id,created_at,source,phone\n"
+        "L-OUT,2026-11-21T18:00:00Z,web,+1 415-555-0134\nL-IN,2026-11-22T09:00:00Z,web,+1 212-555-0199\n")
+    load(con, settings, "calls")
+    load(con, settings, "leads")
+    build_matches(con)
+    assert dict(rows(con, "SELECT activity_id, lead_id || ' by ' || match_method FROM raw.activity_lead_matches "
+                          "WHERE activity_id IN ('3916681', '3916683', '3916692')")) == {
+        "3916681": "L-OUT by phone", "3916683": "L-IN by phone", "3916692": "L-IN by phone"}
+
+
+def test_only_when_is_checked_up_front():
+    with pytest.raises(m.MappingError, match="only_when.to_number: expected one condition"):
+        m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"direction": "x", "rep_id": "y"}}})
+    with pytest.raises(m.MappingError, match="only_when.to_number.dialled"):
+        m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"dialled": "inbound"}}})
+    with pytest.raises(m.MappingError, match="must name another column"):
+        m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"to_number": "x"}}})
+    parsed = m.parse_extract_mapping("sources.yaml", "calls", {"rename": {"party": ["to_number", "from_number"]},
+                                                                "only_when": {"from_number": {"direction": "Inbound"}}})
+    assert parsed.sources_for("to_number") == parsed.sources_for("from_number") == ["party"]
+    assert parsed.only_when == {"from_number": ("direction", "inbound")}
 
 
 # ---------------------------------------------------------------- the CRM and the telephony agree

@@ -22,7 +22,8 @@ from orchestration.ingest import contract as c
 SOURCES_FILE = "sources.yaml"
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
-MAPPING_KEYS = ("preset", "files", "timezone", "rename", "values", "timestamp_formats", "scale", "constants", "drop")
+MAPPING_KEYS = ("preset", "files", "timezone", "rename", "values", "timestamp_formats", "scale", "constants", "drop",
+                "only_when")
 TOP_LEVEL_KEYS = (*c.FAMILIES, "presets", "extracts")
 NUMERIC_TYPES = (c.INTEGER, c.DECIMAL)
 
@@ -50,6 +51,10 @@ class ExtractMapping:
     scale: dict[str, float] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     drop: frozenset[str] = frozenset()  # lower-cased source headers
+    # column → (other column, its lower-cased contract value): the column keeps its value only on
+    # rows where the other column has that value (one source feeding the caller's number on
+    # inbound calls and the callee's on outbound ones).
+    only_when: dict[str, tuple[str, str]] = field(default_factory=dict)
     origin: str = ""  # where it was declared (for messages): "sources.yaml", "preset hubspot", both
 
     def matches(self, relative_path: str) -> bool:
@@ -146,9 +151,23 @@ def parse_extract_mapping(where: str, entity_name: str, spec) -> ExtractMapping:
         raise MappingError(where, key, f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(MAPPING_KEYS)}")
 
     rename = []
-    for src, target in _require_mapping_dict(where, f"{key}.rename", spec.get("rename")).items():
-        _check_column(where, f"{key}.rename.{src}", entity, str(target))
-        rename.append((str(src).strip(), str(target)))
+    for src, targets in _require_mapping_dict(where, f"{key}.rename", spec.get("rename")).items():
+        # One source may feed several columns (a list), e.g. with only_when by direction.
+        for target in (targets if isinstance(targets, list) else [targets]):
+            _check_column(where, f"{key}.rename.{src}", entity, str(target))
+            rename.append((str(src).strip(), str(target)))
+
+    only_when = {}
+    for column, condition in _require_mapping_dict(where, f"{key}.only_when", spec.get("only_when")).items():
+        _check_column(where, f"{key}.only_when.{column}", entity, str(column))
+        condition = _require_mapping_dict(where, f"{key}.only_when.{column}", condition)
+        if len(condition) != 1:
+            raise MappingError(where, f"{key}.only_when.{column}", "expected one condition, e.g. {direction: inbound}")
+        ((other, value),) = condition.items()
+        _check_column(where, f"{key}.only_when.{column}.{other}", entity, str(other))
+        if str(other) == str(column):
+            raise MappingError(where, f"{key}.only_when.{column}", "the condition must name another column")
+        only_when[str(column)] = (str(other), _yaml_text(value).strip().lower())
 
     values = {}
     for column, table in _require_mapping_dict(where, f"{key}.values", spec.get("values")).items():
@@ -186,7 +205,8 @@ def parse_extract_mapping(where: str, entity_name: str, spec) -> ExtractMapping:
     return ExtractMapping(
         entity=entity_name, files=_str_list(where, f"{key}.files", spec.get("files")), timezone=zone,
         rename=tuple(rename), values=values, timestamp_formats=formats, scale=scale, constants=constants,
-        drop=frozenset(s.strip().lower() for s in _str_list(where, f"{key}.drop", spec.get("drop"))), origin=where)
+        drop=frozenset(s.strip().lower() for s in _str_list(where, f"{key}.drop", spec.get("drop"))),
+        only_when=only_when, origin=where)
 
 
 def _yaml_text(value) -> str:
@@ -206,7 +226,8 @@ def compose(base: ExtractMapping, override: ExtractMapping) -> ExtractMapping:
         entity=base.entity, files=override.files or base.files, timezone=override.timezone or base.timezone,
         rename=tuple(rename), values=values, timestamp_formats={**base.timestamp_formats, **override.timestamp_formats},
         scale={**base.scale, **override.scale}, constants={**base.constants, **override.constants},
-        drop=base.drop | override.drop, origin=f"{base.origin} + {override.origin}")
+        drop=base.drop | override.drop, only_when={**base.only_when, **override.only_when},
+        origin=f"{base.origin} + {override.origin}")
 
 
 # ---------------------------------------------------------------- presets
@@ -376,6 +397,21 @@ def value_sql(column: c.Column, source_sql: str | None, mapping: ExtractMapping)
     if name in mapping.constants:
         expr = f"coalesce(nullif(trim({expr}), ''), {_quote(mapping.constants[name])})"
     return expr
+
+
+def row_sql(entity: c.Entity, sources: dict[str, str], mapping: ExtractMapping) -> str:
+    """Text SQL of every contract column in contract order, from the source expressions found
+    (``sources``: column → expression; absent columns are NULL or their constant), with
+    ``only_when`` applied on the other column's mapped value."""
+    exprs = {col.name: value_sql(col, sources.get(col.name), mapping) for col in entity.columns}
+    out = []
+    for col in entity.columns:
+        expr = exprs[col.name]
+        if col.name in mapping.only_when:
+            other, value = mapping.only_when[col.name]
+            expr = f"CASE WHEN lower(trim({exprs[other]})) = {_quote(value)} THEN {expr} END"
+        out.append(expr)
+    return ", ".join(out)
 
 
 def json_source_keys(entity: c.Entity, mapping: ExtractMapping) -> dict[str, list[str]]:

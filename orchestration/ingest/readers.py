@@ -243,8 +243,7 @@ def _read_csv(con, entity: c.Entity, r: Read) -> tuple[str, int]:
     batch = r.batch
     path = _lf_copy(batch, r.path) if r.lf_copy else r.path
     names = ", ".join(_ident(col.name) for col in entity.columns)
-    values = ", ".join(
-        m.value_sql(col, _ident(r.columns[col.name]) if col.name in r.columns else None, r.mapping) for col in entity.columns)
+    values = m.row_sql(entity, {col: _ident(src) for col, src in r.columns.items()}, r.mapping)
     try:
         (parsed,) = con.execute(
             f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
@@ -335,7 +334,7 @@ def _jsonl_values_sql(entity: c.Entity, mapping: m.ExtractMapping) -> str:
         parts = [f"v[{position + i}]" for i in range(len(keys[col.name]))]
         position += len(parts)
         extracted[col.name] = f"coalesce({', '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "NULL")
-    return ", ".join(m.value_sql(col, f"({extracted[col.name]})", mapping) for col in entity.columns)
+    return m.row_sql(entity, {col: f"({expr})" for col, expr in extracted.items()}, mapping)
 
 
 def _jsonl_select(entity: c.Entity, mapping: m.ExtractMapping, files: list[tuple[str, str]]) -> str:
@@ -404,7 +403,7 @@ def _read_parquet(con, entity: c.Entity, r: Read) -> None:
     batch = r.batch
     text_columns = {col: f"CAST({_ident(src)} AS VARCHAR)" for col, src in r.columns.items()}
     names = ", ".join(_ident(col.name) for col in entity.columns)
-    values = ", ".join(m.value_sql(col, text_columns.get(col.name), r.mapping) for col in entity.columns)
+    values = m.row_sql(entity, text_columns, r.mapping)
     try:
         (seen,) = con.execute(
             f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
