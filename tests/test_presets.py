@@ -268,11 +268,12 @@ def test_aircall_api_objects_and_call_history_export(settings):
     assert rows(con, "SELECT call_id, started_at, answered_at, ended_at, direction, disposition, duration_seconds, "
                      "to_number, to_number_e164, from_number, from_number_e164 FROM raw.calls ORDER BY call_id") == [
         # API: Unix epoch seconds; raw_digits in international format, the callee of an outbound
-        # call and the caller of an inbound one (only_when by direction)
+        # call and the caller of an inbound one (only_when by direction); an outbound call's
+        # outcome is whether it was answered (fill_by_presence of answered_at)
         ("3916681", UTC(2026, 11, 21, 19, 9, 3), UTC(2026, 11, 21, 19, 9, 11), UTC(2026, 11, 21, 19, 9, 41),
-         "outbound", None, 38, "+1 415-555-0134", "+14155550134", None, None),
+         "outbound", "connected", 38, "+1 415-555-0134", "+14155550134", None, None),
         ("3916682", UTC(2026, 11, 21, 21, 2), None, UTC(2026, 11, 21, 21, 2, 25),
-         "outbound", None, 25, "+1 617-555-0188", "+16175550188", None, None),
+         "outbound", "no_answer", 25, "+1 617-555-0188", "+16175550188", None, None),
         ("3916683", UTC(2026, 11, 22, 14, 30), None, UTC(2026, 11, 22, 14, 31),
          "inbound", "no_answer", 60, None, None, "+1 212-555-0199", "+12125550199"),
         # an anonymous caller: kept, with no E.164 number
@@ -311,13 +312,17 @@ def test_aircall_inbound_calls_match_their_caller_by_phone(settings):
         "3916681": "L-OUT by phone", "3916683": "L-IN by phone", "3916692": "L-IN by phone"}
 
 
-def test_only_when_is_checked_up_front():
+def test_only_when_and_fill_by_presence_are_checked_up_front():
     with pytest.raises(m.MappingError, match="only_when.to_number: expected one condition"):
         m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"direction": "x", "rep_id": "y"}}})
     with pytest.raises(m.MappingError, match="only_when.to_number.dialled"):
         m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"dialled": "inbound"}}})
     with pytest.raises(m.MappingError, match="must name another column"):
         m.parse_extract_mapping("sources.yaml", "calls", {"only_when": {"to_number": {"to_number": "x"}}})
+    with pytest.raises(m.MappingError, match="fill_by_presence.disposition: expected"):
+        m.parse_extract_mapping("sources.yaml", "calls", {"fill_by_presence": {"disposition": {"present": "connected"}}})
+    with pytest.raises(m.MappingError, match="fill_by_presence.disposition.of"):
+        m.parse_extract_mapping("sources.yaml", "calls", {"fill_by_presence": {"disposition": {"of": "picked_up", "present": "connected"}}})
     parsed = m.parse_extract_mapping("sources.yaml", "calls", {"rename": {"party": ["to_number", "from_number"]},
                                                                 "only_when": {"from_number": {"direction": "Inbound"}}})
     assert parsed.sources_for("to_number") == parsed.sources_for("from_number") == ["party"]

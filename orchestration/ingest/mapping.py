@@ -23,7 +23,7 @@ SOURCES_FILE = "sources.yaml"
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 MAPPING_KEYS = ("preset", "files", "timezone", "rename", "values", "timestamp_formats", "scale", "constants", "drop",
-                "only_when")
+                "only_when", "fill_by_presence")
 TOP_LEVEL_KEYS = (*c.FAMILIES, "presets", "extracts")
 NUMERIC_TYPES = (c.INTEGER, c.DECIMAL)
 
@@ -55,6 +55,9 @@ class ExtractMapping:
     # rows where the other column has that value (one source feeding the caller's number on
     # inbound calls and the callee's on outbound ones).
     only_when: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # column → (other column, value if it has a value, value if not): fills the column where the
+    # export left it empty (Aircall's API gives an outbound call's outcome only as answered_at).
+    fill_by_presence: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     origin: str = ""  # where it was declared (for messages): "sources.yaml", "preset hubspot", both
 
     def matches(self, relative_path: str) -> bool:
@@ -169,6 +172,20 @@ def parse_extract_mapping(where: str, entity_name: str, spec) -> ExtractMapping:
             raise MappingError(where, f"{key}.only_when.{column}", "the condition must name another column")
         only_when[str(column)] = (str(other), _yaml_text(value).strip().lower())
 
+    fill_by_presence = {}
+    for column, rule in _require_mapping_dict(where, f"{key}.fill_by_presence", spec.get("fill_by_presence")).items():
+        where_key = f"{key}.fill_by_presence.{column}"
+        _check_column(where, where_key, entity, str(column))
+        rule = _require_mapping_dict(where, where_key, rule)
+        if set(rule) - {"of", "present", "absent"} or "of" not in rule or not ({"present", "absent"} & set(rule)):
+            raise MappingError(where, where_key, "expected {of: <column>, present: <value>, absent: <value>} "
+                                                 "(present or absent may be left out)")
+        _check_column(where, f"{where_key}.of", entity, str(rule["of"]))
+        if str(rule["of"]) == str(column):
+            raise MappingError(where, f"{where_key}.of", "must name another column")
+        fill_by_presence[str(column)] = (str(rule["of"]), *(None if rule.get(k) is None else _yaml_text(rule[k])
+                                                            for k in ("present", "absent")))
+
     values = {}
     for column, table in _require_mapping_dict(where, f"{key}.values", spec.get("values")).items():
         _check_column(where, f"{key}.values.{column}", entity, str(column))
@@ -206,7 +223,7 @@ def parse_extract_mapping(where: str, entity_name: str, spec) -> ExtractMapping:
         entity=entity_name, files=_str_list(where, f"{key}.files", spec.get("files")), timezone=zone,
         rename=tuple(rename), values=values, timestamp_formats=formats, scale=scale, constants=constants,
         drop=frozenset(s.strip().lower() for s in _str_list(where, f"{key}.drop", spec.get("drop"))),
-        only_when=only_when, origin=where)
+        only_when=only_when, fill_by_presence=fill_by_presence, origin=where)
 
 
 def _yaml_text(value) -> str:
@@ -227,6 +244,7 @@ def compose(base: ExtractMapping, override: ExtractMapping) -> ExtractMapping:
         rename=tuple(rename), values=values, timestamp_formats={**base.timestamp_formats, **override.timestamp_formats},
         scale={**base.scale, **override.scale}, constants={**base.constants, **override.constants},
         drop=base.drop | override.drop, only_when={**base.only_when, **override.only_when},
+        fill_by_presence={**base.fill_by_presence, **override.fill_by_presence},
         origin=f"{base.origin} + {override.origin}")
 
 
@@ -402,11 +420,16 @@ def value_sql(column: c.Column, source_sql: str | None, mapping: ExtractMapping)
 def row_sql(entity: c.Entity, sources: dict[str, str], mapping: ExtractMapping) -> str:
     """Text SQL of every contract column in contract order, from the source expressions found
     (``sources``: column → expression; absent columns are NULL or their constant), with
-    ``only_when`` applied on the other column's mapped value."""
+    ``fill_by_presence`` and then ``only_when`` applied on the other columns' mapped values."""
     exprs = {col.name: value_sql(col, sources.get(col.name), mapping) for col in entity.columns}
     out = []
     for col in entity.columns:
         expr = exprs[col.name]
+        if col.name in mapping.fill_by_presence:
+            other, present, absent = mapping.fill_by_presence[col.name]
+            fill = (f"CASE WHEN nullif(trim({exprs[other]}), '') IS NOT NULL THEN "
+                    f"{_quote(present) if present is not None else 'NULL'} ELSE {_quote(absent) if absent is not None else 'NULL'} END")
+            expr = f"coalesce(nullif(trim({expr}), ''), {fill})"
         if col.name in mapping.only_when:
             other, value = mapping.only_when[col.name]
             expr = f"CASE WHEN lower(trim({exprs[other]})) = {_quote(value)} THEN {expr} END"
