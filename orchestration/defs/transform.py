@@ -56,15 +56,13 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             for event in invocation.stream():
                 events.append(event)
         except DagsterDbtCliRuntimeError:  # a model or test failed: what dbt did build still materialises
-            _stop(invocation.process)
-            _keep_run_results(target, warehouse.settings(), context.run.run_id)
+            _stop_and_keep_results(invocation.process, target, warehouse, context.run.run_id)
             yield from _with_row_counts(events, warehouse)
             raise
         finally:
             # When the stream stops early (an error translating dbt's events, an interrupt), dbt
             # would go on writing the warehouse after this lock is released: stop it first.
-            _stop(invocation.process)
-        _keep_run_results(target, warehouse.settings(), context.run.run_id)
+            _stop_and_keep_results(invocation.process, target, warehouse, context.run.run_id)
         yield from _with_row_counts(events, warehouse)
 
 
@@ -100,10 +98,11 @@ def dbt_results_path(settings, run_id: str) -> Path:
     return settings.output_dir / "logs" / f"run_{run_id}.dbt_run_results.json"
 
 
-def _keep_run_results(target: Path, settings, run_id: str) -> None:
+def _stop_and_keep_results(process: subprocess.Popen, target: Path, warehouse: WarehouseResource, run_id: str) -> None:
+    _stop(process)
     results = target / "run_results.json"
     if results.exists():
-        kept = dbt_results_path(settings, run_id)
+        kept = dbt_results_path(warehouse.settings(), run_id)
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(results, kept)
 
@@ -112,7 +111,13 @@ def _prune_invocation_dirs(op_name: str) -> None:
     """Each build leaves its target directory (run_results.json, compiled SQL: what to look at
     after a failure), about 8 MB each: keep the newest few, not one per run forever. A build in
     progress (another data directory's run) owns one of the newest, so it is never removed."""
-    dirs = sorted(TARGET_DIR.glob(f"{op_name}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    def modified(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # pruned by another run meanwhile
+            return 0.0
+
+    dirs = sorted(TARGET_DIR.glob(f"{op_name}-*"), key=modified, reverse=True)
     for old in dirs[KEPT_INVOCATION_DIRS - 1:]:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -157,11 +157,13 @@ def _fit_logits(X: _AdditiveDesign, index: np.ndarray, cells: pd.DataFrame, outc
     G, N, K = clusters.max() + 1, int(cells["n"].sum()), X.n_columns
     factor = G / (G - 1) * (N - 1) / (N - K) if G > 1 and N > K else 1.0
     n = collapse("n")
+    unweighted = X.gram(np.ones(n_rows))
     fits = {}
     for outcome in outcomes:
         y = collapse(outcome)
-        beta = np.linalg.lstsq(X.gram(np.ones(n_rows)), X.tdot(np.full(n_rows, np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5)))),
-                               rcond=None)[0]  # the constant log-odds, in this design's columns
+        # Start from the constant log-odds, in this design's columns.
+        start = np.log((y.sum() + 0.5) / (n.sum() - y.sum() + 0.5))
+        beta = np.linalg.lstsq(unweighted, X.tdot(np.full(n_rows, start)), rcond=None)[0]
         with np.errstate(over="ignore"):
             for _ in range(100):
                 p = 1 / (1 + np.exp(-X.dot(beta)))

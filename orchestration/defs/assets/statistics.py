@@ -343,9 +343,10 @@ def build_staffing_plan(forecast: pd.DataFrame, shares: pd.DataFrame, on_duty: p
 STAFFING_INPUTS = [dg.AssetKey(["marts", "mart_reps_on_duty_hourly"]), dg.AssetKey(["staging", "stg_activity_lead_matches"])]
 
 
-def _staffing_inputs(con, config: StaffingConfig) -> tuple[dict[str, float], float | None, pd.DataFrame]:
-    """Handle time per team (with wrap-up), patience, on-duty roster per team; raises
-    InsufficientData when there are no reps on duty or no handle time."""
+def _staffing_inputs(con, config: StaffingConfig) -> tuple[dict[str, float], staffing.StaffingTarget, pd.DataFrame]:
+    """Handle time per team (with wrap-up), the staffing target (with the patience measured or
+    configured), on-duty roster per team; raises InsufficientData when there are no reps on duty
+    or no handle time."""
     on_duty = on_duty_by_team(con, config.lookback_days)
     if on_duty.empty or on_duty["reps_on_duty"].sum() <= 0:
         raise InsufficientData("no reps on duty: the schedules extract is absent or puts nobody on shift",
@@ -360,7 +361,9 @@ def _staffing_inputs(con, config: StaffingConfig) -> tuple[dict[str, float], flo
     if handle["all"] <= 0:
         raise InsufficientData("the measured handle time is zero", "check the calls' started_at / ended_at")
     patience = config.patience_seconds or estimated_patience(con, config.lookback_days)
-    return handle, patience, on_duty
+    target = staffing.StaffingTarget(config.service_level, config.target_seconds, config.max_occupancy,
+                                     config.shrinkage, patience)
+    return handle, target, on_duty
 
 
 @dg.asset(key=_key("staffing_plan"), group_name=GROUP, pool=WAREHOUSE_POOL,
@@ -378,16 +381,14 @@ def staffing_plan(context: dg.AssetExecutionContext, config: StaffingConfig,
                 if _has_rows(con, "stats.volume_forecast") else pd.DataFrame()
             if forecast.empty:
                 raise InsufficientData("no hourly lead forecast (see the volume forecast's status)")
-            handle, patience, on_duty = _staffing_inputs(con, config)
+            handle, target, on_duty = _staffing_inputs(con, config)
             shares = team_share_by_hour_of_week(con, config.lookback_days)
-        target = staffing.StaffingTarget(config.service_level, config.target_seconds, config.max_occupancy,
-                                         config.shrinkage, patience)
         plan = build_staffing_plan(forecast, shares, on_duty, handle, target)
         status = available("staffing_plan")
         overall = plan[plan["team_id"] == "all"]
         meta.update({"hours": len(overall), "teams": int(plan["team_id"].nunique() - 1),
                      "handle_seconds": float(handle["all"]), "queue_model": target.model,
-                     "patience_seconds": patience, "hours_understaffed": int((overall["gap"] < 0).sum()),
+                     "patience_seconds": target.patience_seconds, "hours_understaffed": int((overall["gap"] < 0).sum()),
                      "peak_reps_required": int(overall["reps_required"].max()),
                      "target": f"{target.service_level:.0%} within {target.target_seconds:.0f} s"})
     except InsufficientData as exc:
@@ -451,12 +452,10 @@ def sla_breach_drivers(context: dg.AssetExecutionContext, config: StaffingConfig
     meta: dict = {}
     try:
         with warehouse.writer() as con:
-            handle, patience, _ = _staffing_inputs(con, config)
+            handle, target, _ = _staffing_inputs(con, config)
             hours = breach_hours(con)
         if hours.empty or hours["breaches"].sum() == 0:
             raise InsufficientData("no SLA breaches to explain (or no lead has an SLA status)")
-        target = staffing.StaffingTarget(config.service_level, config.target_seconds, config.max_occupancy,
-                                         config.shrinkage, patience)
         table = breach_drivers(hours[hours["breaches"] > 0], handle, target)
         table["sla_leads"] = table["team_id"].map(
             {"all": hours["sla_leads"].sum(), **hours.groupby("team_id")["sla_leads"].sum().to_dict()})
