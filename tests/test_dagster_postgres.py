@@ -41,10 +41,11 @@ def test_generated_instance_yaml_uses_postgres_only_when_configured(tmp_path):
     assert "postgres_url:\n      env: STL_DAGSTER_PG_URL" in (with_pg.dagster_home / "dagster.yaml").read_text()
     assert "u@h" not in (with_pg.dagster_home / "dagster.yaml").read_text()  # the URL stays in the environment
     default = make_settings(tmp_path / "sqlite")
-    assert "storage" not in (default.dagster_home / "dagster.yaml").read_text()
+    assert "postgres" not in (default.dagster_home / "dagster.yaml").read_text()
+    assert "class: PooledSqliteEventLogStorage" in (default.dagster_home / "dagster.yaml").read_text()
     # switching back rewrites our own file; a hand-written one is left alone
     again = make_settings(tmp_path / "pg")
-    assert "storage" not in (again.dagster_home / "dagster.yaml").read_text()
+    assert "postgres" not in (again.dagster_home / "dagster.yaml").read_text()
     (again.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     make_settings(tmp_path / "pg", STL_DAGSTER_PG_URL="postgresql+psycopg2://u@h/db")
     assert (again.dagster_home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"

@@ -193,6 +193,29 @@ def test_stale_data_raises_late_alerts(clean_build, tmp_path, use_settings):
         assert [a.kind for a in alerts if label in a.subject] == ["late_extract"]
 
 
+def test_gx_store_keeps_each_suites_newest_results_and_their_pages(clean_build, tmp_path, use_settings):
+    from orchestration.quality.gates import run_gate
+    from orchestration.quality.gx_bridge import build_docs_index, prune_stored_results
+
+    settings = make_settings(tmp_path)
+    shutil.copy(clean_build[0].warehouse_path, settings.warehouse_path)
+    use_settings(settings)
+    suite = next(s for s in load_suites() if s.name == "raw_teams")
+    for run in ("run-a", "run-b", "run-c"):
+        run_gate(suite, settings, run_id=run)
+    store = settings.gx_dir / "gx" / "uncommitted" / "validations" / "raw_teams"
+    pages = settings.data_docs_dir / "validations" / "raw_teams"
+    assert sorted(p.name for p in store.iterdir()) == ["run-a", "run-b", "run-c"]
+    assert sorted(p.name for p in pages.iterdir()) == ["run-a", "run-b", "run-c"]
+
+    assert prune_stored_results(settings, keep=2) == 1
+    assert sorted(p.name for p in store.iterdir()) == ["run-b", "run-c"]  # the oldest went, folders too
+    assert sorted(p.name for p in pages.iterdir()) == ["run-b", "run-c"]
+    index = build_docs_index(settings, [suite]).read_text()
+    assert "run-c" in index and "run-a" not in index
+    assert prune_stored_results(settings, keep=2) == 0
+
+
 def _write_csv(path, header, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([header, *rows]) + "\n")

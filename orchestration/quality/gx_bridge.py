@@ -25,6 +25,9 @@ from orchestration.settings import Settings
 DATASOURCE = "warehouse"
 DOCS_SITE = "speed_to_lead"
 SAMPLE_ROWS = 5
+# Validation results kept per suite in GX's store (and rendered in Data Docs): a month of daily
+# runs. Older gate outcomes stay in the warehouse.
+RESULTS_KEPT_PER_SUITE = 31
 
 
 @dataclass(frozen=True)
@@ -290,10 +293,40 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
         engine.dispose()
     outcome = SuiteOutcome(suite, tuple(outcomes), checked_at, round(time.perf_counter() - started, 3),
                            settings.data_docs_dir / "index.html")
-    # A failing suite gets the index at once: the run may stop here, and its alert links to it.
+    # A gate that stops the run gets the index at once: its alert links to it. Otherwise the index
+    # waits for the end of the run (build_docs_index): it reads every stored result.
+    stops = not outcome.passed
+    if index or stops:
+        prune_stored_results(settings)
     context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[result_id, ExpectationSuiteIdentifier(suite.name)],
-                            build_index=index or bool(outcome.failed))
+                            build_index=index or stops)
     return outcome
+
+
+def prune_stored_results(settings: Settings, keep: int = RESULTS_KEPT_PER_SUITE) -> int:
+    """Keep each suite's newest ``keep`` validation results in GX's store, and their rendered
+    pages; returns how many were removed. Without this the store grows by one result per gate
+    per run, and every index build deserialises all of them (0.7 s at 266 results, growing
+    linearly). The gates' history stays in the warehouse (quality.gate_results)."""
+    store = settings.gx_dir / "gx" / "uncommitted" / "validations"
+    removed = 0
+    if not store.is_dir():
+        return removed
+    for suite_dir in store.iterdir():
+        # <suite>/<run name>/<run time>/<batch>.json; run times sort as text (20261201T052014.4Z).
+        results = sorted(suite_dir.glob("*/*/*.json"), key=lambda p: (p.parent.name, p.parent.parent.name))
+        for result in results[:-keep] if keep else results:
+            relative = result.relative_to(store)
+            result.unlink(missing_ok=True)
+            (settings.data_docs_dir / "validations" / relative.with_suffix(".html")).unlink(missing_ok=True)
+            removed += 1
+    for root in (store, settings.data_docs_dir / "validations"):
+        # Empty run-time and run-name folders (deepest first).
+        for folder in sorted((d for d in root.glob("*/*/*") if d.is_dir()), reverse=True) + sorted(
+                (d for d in root.glob("*/*") if d.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return removed
 
 
 def build_docs_index(settings: Settings, suites: list[Suite]) -> Path:
@@ -302,6 +335,7 @@ def build_docs_index(settings: Settings, suites: list[Suite]) -> Path:
     _guard_pyspark_connect()
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
+    prune_stored_results(settings)
     # A non-empty list: GX reads an empty one as "render every stored result again".
     pages = [ExpectationSuiteIdentifier(s.name) for s in suites]
     with contextlib.redirect_stdout(io.StringIO()):
