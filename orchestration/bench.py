@@ -94,7 +94,7 @@ def _run_child(code: str, env: dict[str, str], disk: Path | None = None) -> tupl
 
 def _pipeline_child(out_path: str) -> None:
     """Inside the child: run the main job, write step timings and ingestion row counts."""
-    from orchestration.pipeline import run_main_job, step_timings
+    from orchestration.pipeline import exit_after_run, run_main_job, step_timings
     from orchestration.settings import get_settings
 
     result = run_main_job(get_settings(), full_load=True)
@@ -106,6 +106,7 @@ def _pipeline_child(out_path: str) -> None:
         if "activities" in mat.metadata:
             rows["/".join(mat.asset_key.path)] = mat.metadata["activities"].value
     Path(out_path).write_text(json.dumps({"success": result.success, "steps": step_timings(result), "rows": rows}))
+    exit_after_run(0)  # as `stl run` ends: the measured wall is what a user waits for
 
 
 def _dbt_models_child(engine: str, out_path: str) -> None:

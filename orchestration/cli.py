@@ -502,16 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the run stopped; published outputs keep their last good version.", file=sys.stderr)
         code = 130
     if argv is None:
-        # The command line's run is over and every file is closed. Skip the interpreter's
-        # finalisation: after a run, DuckDB's module objects outlive it (root cause not found;
-        # plain DuckDB use does not show it, the GX validations do) and nanobind prints ~80
-        # lines of "leaked instances" that are noise, not a problem of the run.
-        import atexit
+        from orchestration.pipeline import exit_after_run
 
-        atexit._run_exitfuncs()  # what finalisation does first (multiprocessing's clean-up, logging)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_after_run(code)
     return code
 
 
