@@ -76,10 +76,13 @@ def _parse_fingerprint() -> str:
     version and the values of the environment variables the project refers to."""
     digest = hashlib.sha256(_installed_dbt_version().encode())
     env_names: set[str] = set()
+    # Generated folders are never walked: other processes create and remove folders in target/
+    # (parse scratch, pruned build directories) while we look.
     skip = {TARGET_DIR.name, "logs", "dbt_packages"}
-    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+    tops = sorted(p for p in DBT_PROJECT_DIR.iterdir() if p.name not in skip)
+    for path in sorted(q for top in tops for q in ([top] if top.is_file() else top.rglob("*"))):
         rel = path.relative_to(DBT_PROJECT_DIR)
-        if rel.parts[0] in skip or not path.is_file() or path.suffix not in _PARSE_INPUT_SUFFIXES:
+        if not path.is_file() or path.suffix not in _PARSE_INPUT_SUFFIXES:
             continue
         stat = path.stat()
         digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
