@@ -24,7 +24,7 @@ DBT_EXECUTABLE = str(_beside_python) if _beside_python.exists() else (shutil.whi
 # dbt as a child that dies with its parent. dagster-dbt starts dbt with a plain Popen (no hook
 # for the child's set-up), so a run killed with SIGKILL used to leave `dbt build` running and
 # writing the warehouse after the kernel had released the dead run's locks. This small launcher
-# asks Linux for SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG, kept across exec), checks
+# asks Linux for SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), checks
 # the parent did not die in the meantime, and runs dbt's command line in its own process (what
 # the dbt script does), ending it without the interpreter's finalisation: its last garbage
 # collection over dbt's manifest objects took 0.5-1 s per build. dbt's file log is kept at info
@@ -97,7 +97,7 @@ def _parse_fingerprint() -> str:
     # Generated folders are never walked: other processes create and remove folders in target/
     # (parse scratch, pruned build directories) while we look.
     skip = {TARGET_DIR.name, "logs", "dbt_packages"}
-    tops = sorted(p for p in DBT_PROJECT_DIR.iterdir() if p.name not in skip)
+    tops = [p for p in DBT_PROJECT_DIR.iterdir() if p.name not in skip]
     for path in sorted(q for top in tops for q in ([top] if top.is_file() else top.rglob("*"))):
         rel = path.relative_to(DBT_PROJECT_DIR)
         if not path.is_file() or path.suffix not in _PARSE_INPUT_SUFFIXES:
