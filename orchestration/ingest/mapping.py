@@ -421,14 +421,16 @@ def row_sql(entity: c.Entity, sources: dict[str, str], mapping: ExtractMapping) 
     """Text SQL of every contract column in contract order, from the source expressions found
     (``sources``: column → expression; absent columns are NULL or their constant), with
     ``fill_by_presence`` and then ``only_when`` applied on the other columns' mapped values."""
+    def literal(value: str | None) -> str:
+        return "NULL" if value is None else _quote(value)
+
     exprs = {col.name: value_sql(col, sources.get(col.name), mapping) for col in entity.columns}
     out = []
     for col in entity.columns:
         expr = exprs[col.name]
         if col.name in mapping.fill_by_presence:
             other, present, absent = mapping.fill_by_presence[col.name]
-            fill = (f"CASE WHEN nullif(trim({exprs[other]}), '') IS NOT NULL THEN "
-                    f"{_quote(present) if present is not None else 'NULL'} ELSE {_quote(absent) if absent is not None else 'NULL'} END")
+            fill = f"CASE WHEN nullif(trim({exprs[other]}), '') IS NOT NULL THEN {literal(present)} ELSE {literal(absent)} END"
             expr = f"coalesce(nullif(trim({expr}), ''), {fill})"
         if col.name in mapping.only_when:
             other, value = mapping.only_when[col.name]
