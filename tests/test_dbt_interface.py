@@ -275,3 +275,30 @@ def test_source_freshness_passes_after_a_load_and_flags_stale_extracts(built, tm
     assert code != 0  # an error makes the command fail, for a scheduler to notice
     assert {t: status[t] for t in ("leads", "calls", "reps", "teams", "sms")} == {
         "leads": "error", "calls": "warn", "reps": "warn", "teams": "pass", "sms": "pass"}
+
+
+# ---------------------------------------------------------------- one parse for every data directory
+
+
+def test_the_parse_does_not_depend_on_where_the_warehouse_is(monkeypatch, tmp_path):
+    """The launcher runs dbt beside the warehouse file, named by its file name alone: dbt's
+    partial-parse check hashes the profile's connection settings, and an absolute path made every
+    data directory pay a full parse. Only what dbt sees counts; another file name is another
+    database name in the manifest, so it does need a parse."""
+    from orchestration import dbt_project as dp
+
+    if dp.DBT_EXECUTABLE_DYING_WITH_PARENT == dp.DBT_EXECUTABLE:
+        pytest.skip("no launcher on this platform: dbt sees the absolute path")
+
+    def fingerprint(warehouse: Path) -> str:
+        monkeypatch.setenv("STL_WAREHOUSE_PATH", str(warehouse))
+        monkeypatch.setenv("STL_DATA_DIR", str(warehouse.parent.parent))
+        return dp._parse_fingerprint()
+
+    monkeypatch.delenv("STL_DBT_TARGET", raising=False)
+    first = fingerprint(tmp_path / "a" / "warehouse" / "speed_to_lead.duckdb")
+    assert fingerprint(tmp_path / "b" / "warehouse" / "speed_to_lead.duckdb") == first
+    assert fingerprint(tmp_path / "b" / "warehouse" / "other.duckdb") != first
+    monkeypatch.setenv("STL_DBT_TARGET", "spark")  # no launcher rewrite there: the path is what dbt sees
+    assert fingerprint(tmp_path / "b" / "warehouse" / "speed_to_lead.duckdb") != \
+        fingerprint(tmp_path / "a" / "warehouse" / "speed_to_lead.duckdb")
