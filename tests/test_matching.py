@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import duckdb
 
 from orchestration.ingest.matching import build_matches, match_rates
@@ -101,3 +103,106 @@ def test_matching_inside_the_callers_transaction_is_undone_with_it(settings):
     assert con.execute("SELECT lead_id FROM raw.activity_lead_matches").fetchall() == [(None,)]
     con.execute("ROLLBACK")
     assert con.execute("SELECT lead_id FROM raw.activity_lead_matches").fetchall() == [("L1",)]
+
+
+def _csv_rows(path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _write_csv(path, rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def _matches(con) -> list[tuple]:
+    return con.execute("SELECT * FROM raw.activity_lead_matches ORDER BY channel, activity_id").fetchall()
+
+
+def test_daily_incremental_matching_gives_the_full_rebuild_row_for_row(settings):
+    """Day by day, as the daily schedule loads extracts: each run matches only what changed and
+    the table equals a full rebuild, through a corrected lead (its phone changes: the old number's
+    activities move, a late call to the new one joins it), a corrected file (a re-delivered
+    calls file with one number changed) and a late activity for an old lead."""
+    import datetime as dt
+    import re
+
+    from orchestration.demo.generator import generate
+
+    generate(settings.landing_dir, leads=300, seed=4, days=6)
+    day_of = re.compile(r"_(\d{4}-\d{2}-\d{2})\.")
+    days = sorted({dt.date.fromisoformat(m.group(1)) for p in settings.landing_dir.rglob("*")
+                   if (m := day_of.search(p.name))})
+    con = duckdb.connect(str(settings.warehouse_path))
+    runs = []
+
+    def load_day(day: dt.date, step: int) -> None:
+        for entity in ("leads", "calls", "sms", "emails"):
+            ingest_entity(con, settings, entity, (day, day), load_time=LOAD_TIME + dt.timedelta(minutes=step))
+        runs.append(build_matches(con))
+        incremental = _matches(con)
+        assert build_matches(con, full=True).mode == "full"
+        assert incremental == _matches(con), f"day {day}: incremental matching differs from the full rebuild"
+
+    # A call that names, by CRM id, a lead delivered only three days later.
+    write(settings, f"calls/calls_extra_{days[0]}.csv", "call_id,started_at,direction,from_number,to_number,lead_id\n"
+          f"EARLY-1,{days[0]}T09:00:00Z,outbound,+18005550000,+12125550100,L-LATE\n")
+    write(settings, f"leads/leads_extra_{days[3]}.csv", f"lead_id,created_at,phone\nL-LATE,{days[0]}T08:00:00Z,\n")
+    for step, day in enumerate(days):
+        load_day(day, step)
+        early = con.execute("SELECT lead_id FROM raw.activity_lead_matches WHERE activity_id = 'EARLY-1'").fetchone()
+        assert early == (("L-LATE",) if day >= days[3] else (None,))
+    assert runs[0].mode == "full" and all(r.mode == "incremental" for r in runs[1:])
+    assert 0 < sum(runs[-1].rematched.values()) < con.execute("SELECT count(*) FROM raw.activity_lead_matches").fetchone()[0]
+
+    # The first day's lead with the most phone-matched activities gets a new number.
+    lead_id, old_phone, activities = con.execute("""
+        SELECT m.lead_id, any_value(m.contact_phone_e164), count(*) FROM raw.activity_lead_matches m
+        WHERE m.match_method = 'phone' GROUP BY m.lead_id ORDER BY 3 DESC, 1 LIMIT 1""").fetchone()
+    created_at = con.execute("SELECT min(created_at) FROM raw.leads WHERE lead_id = ?", [lead_id]).fetchone()[0]
+    late = days[-1] + dt.timedelta(days=1)
+    write(settings, f"leads/leads_{late}.csv",
+          f"lead_id,created_at,phone\n{lead_id},{created_at:%Y-%m-%dT%H:%M:%S}Z,+14155550199\n")
+    # A late call to the new number, an hour after the lead was created, in the next day's file.
+    write(settings, f"calls/calls_{late}.csv", "call_id,started_at,direction,from_number,to_number,disposition\n"
+          f"LATE-1,{created_at + dt.timedelta(hours=1):%Y-%m-%dT%H:%M:%S}Z,outbound,+18005550000,+14155550199,connected\n")
+    load_day(late, len(days))
+    owner = dict(con.execute("SELECT activity_id, lead_id FROM raw.activity_lead_matches WHERE match_method <> "
+                             "'crm_id' AND contact_phone_e164 IN (?, '+14155550199')", [old_phone]).fetchall())
+    assert owner.pop("LATE-1") == lead_id
+    assert owner and lead_id not in owner.values()  # the old number's activities left the lead
+    assert runs[-1].mode == "incremental" and sum(runs[-1].rematched.values()) >= activities
+
+    # A corrected file: the second day's calls again, the first outbound call to another lead's
+    # number, the last call withdrawn.
+    path = next((settings.landing_dir / "calls").glob(f"calls_{days[1]}.*"))
+    header, *rows = _csv_rows(path)
+    col = {name: i for i, name in enumerate(header)}
+    other_lead, other = con.execute("SELECT lead_id, phone_e164 FROM raw.leads WHERE phone_e164 IS NOT NULL "
+                                    "AND lead_id <> ? ORDER BY lead_id LIMIT 1", [lead_id]).fetchone()
+    changed = next(r for r in rows if r[col["direction"]] == "outbound" and not r[col["lead_id"]])
+    changed[col["to_number"]] = other
+    withdrawn = rows.pop()[col["call_id"]]
+    _write_csv(path, [header, *rows])
+    load_day(days[1], len(days) + 1)
+    assert runs[-1].mode == "incremental"
+    got = dict(con.execute("SELECT activity_id, lead_id FROM raw.activity_lead_matches WHERE activity_id IN (?, ?)",
+                           [changed[col["call_id"]], withdrawn]).fetchall())
+    assert got == {changed[col["call_id"]]: other_lead}
+
+    # A corrected leads file: a lead delivered once, whose activities matched by phone, now with
+    # another number (its earlier row is gone: only the loader's retraction log remembers it).
+    source, moved_lead = con.execute("""
+        SELECT any_value(l._source_file), l.lead_id FROM raw.leads l JOIN raw.activity_lead_matches m
+          ON m.lead_id = l.lead_id AND m.match_method = 'phone'
+        GROUP BY l.lead_id HAVING count(DISTINCT l._source_file) = 1 ORDER BY count(*) DESC, 2 LIMIT 1""").fetchone()
+    path = settings.landing_dir / source
+    header, *rows = _csv_rows(path)
+    col = {name: i for i, name in enumerate(header)}
+    next(r for r in rows if r[col["lead_id"]] == moved_lead)[col["phone"]] = "+14155550177"
+    _write_csv(path, [header, *rows])
+    day = dt.date.fromisoformat(day_of.search(path.name).group(1))
+    load_day(day, len(days) + 2)
+    assert runs[-1].mode == "incremental"
+    assert con.execute("SELECT count(*) FROM raw.activity_lead_matches WHERE lead_id = ? AND match_method = 'phone'",
+                       [moved_lead]).fetchone()[0] == 0

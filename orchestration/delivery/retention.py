@@ -2,8 +2,8 @@
 facts, aggregates and the KPI history stay exactly as they are.
 
 Only the tables the platform writes outside dbt are purged: the raw extracts (``raw.<entity>``),
-the activity matches (``raw.activity_lead_matches``), the quarantine (``raw.quarantine``) and the
-raw gate samples (``restricted.gate_samples``). Nothing dbt builds is updated: ``stl purge`` runs
+the activity matches (``raw.activity_lead_matches``) and the keys a corrected file retracted until
+the next matching consumes them, the quarantine (``raw.quarantine``) and the raw gate samples (``restricted.gate_samples``). Nothing dbt builds is updated: ``stl purge`` runs
 a dbt build after the purge, which regenerates staging, intermediate and marts from the purged
 raw data (docs/operations.md, "Retention"; DECISIONLOG.md, "Why retention works the way it does").
 
@@ -35,6 +35,7 @@ from orchestration.delivery.privacy import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from orchestration.delivery.report import table_exists
 from orchestration.ingest import contract as c
 from orchestration.ingest import normalize as n
+from orchestration.ingest.matching import MATCHES, RETRACTED
 
 RESTRICTED_GATE_SAMPLES = "restricted.gate_samples"  # written by orchestration/quality/gates.py
 # The schemas retention writes: the platform's own, never one dbt builds.
@@ -81,7 +82,10 @@ def purge_targets() -> list[PurgeTarget]:
         keys = tuple(name for col in personal for name, _ in n.companion_columns(col))
         targets.append(PurgeTarget(f"raw.{entity.name}", entity.event_time, tuple(col.name for col in personal), keys))
     targets += [
-        PurgeTarget("raw.activity_lead_matches", "activity_at", (), ("contact_phone_e164", "contact_email_normalized")),
+        PurgeTarget(MATCHES, "activity_at", (), ("contact_phone_e164", "contact_email_normalized")),
+        # Keys of rows a corrected file replaced, until the next matching consumes them: while
+        # there, their values count as in use (a recent load), so none is pseudonymised from under them.
+        PurgeTarget(RETRACTED, "loaded_at", (), ("phone_e164", "email_normalized")),
         PurgeTarget("raw.quarantine", _quarantined_record_age(), ("raw_record", "detail"), ()),
     ]
     return targets

@@ -31,6 +31,7 @@ from orchestration.ingest import normalize as n
 from orchestration.ingest import readers, validation
 from orchestration.ingest.batches import Batch, ContractError, EntityLoadResult, FileResult
 from orchestration.ingest.files import LandingFile, sha256_of
+from orchestration.ingest.matching import record_retracted
 from orchestration.ingest.record_count import count_csv_records
 
 
@@ -170,6 +171,7 @@ def _load_slices(con, entity, batches, reads, timezone, default_region, load_id,
                                [b.supersedes_prefix]).fetchall()
     ]
     ids_sql = f"(SELECT unnest({_sql_list(superseded)}))"
+    record_retracted(con, entity.name, f"_source_file IN {ids_sql}")  # what matching must look at again
     con.execute(f"DELETE FROM raw.{entity.name} WHERE _source_file IN {ids_sql}")
     con.execute(f"DELETE FROM raw.quarantine WHERE entity = ? AND source_file IN {ids_sql}", [entity.name])
     con.execute(f"DELETE FROM raw.ingested_files WHERE identity IN {ids_sql}")

@@ -14,6 +14,9 @@ Unmatched activities stay in the table with ``match_method = 'unmatched'``: noth
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import duckdb
 
 # Raw tables hold every loaded version of a record (daily extracts repeat and correct rows);
@@ -36,8 +39,8 @@ ACTIVITY_SOURCES = {
 }
 
 
-def _current(table: str, key: str, columns: str) -> str:
-    return (f"(SELECT {columns} FROM raw.{table} "
+def _current(table: str, key: str, columns: str, where: str = "TRUE") -> str:
+    return (f"(SELECT {columns} FROM raw.{table} WHERE {where} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)")
 
 
@@ -52,17 +55,16 @@ _MATCH_COLUMNS = """channel VARCHAR, activity_id VARCHAR, activity_at TIMESTAMP,
     matched_before_lead_created BOOLEAN"""
 
 
-def _activities_sql(channel: str) -> str:
+def _activities_sql(channel: str, where: str = "TRUE") -> str:
     table, id_col, time_col, phone, email, outcome, automated, answered, ended = ACTIVITY_SOURCES[channel]
     return (f"SELECT '{channel}' AS channel, {id_col} AS activity_id, {time_col} AS activity_at, direction, rep_id, "
             f"{outcome} AS outcome, {automated} AS is_automated, {answered} AS answered_at, {ended} AS ended_at, "
             f"lead_id AS crm_lead_id, {phone} AS contact_phone_e164, {email} AS contact_email_normalized "
-            f"FROM {_current(table, id_col, '*')}")
+            f"FROM {_current(table, id_col, '*', where)}")
 
 
 # One slice of _stl_match_acts (first <= _rid < last) against every current lead.
 _MATCH_SLICE = """
-    INSERT INTO raw._activity_lead_matches_next
     WITH leads AS (SELECT * FROM _stl_match_leads),
     acts AS (SELECT * FROM _stl_match_acts WHERE _rid >= $first AND _rid < $last),
     by_phone_before AS (
@@ -93,10 +95,45 @@ _MATCH_SLICE = """
     LEFT JOIN _stl_first_by_email ef ON ef.email_normalized = a.contact_email_normalized
 """
 
+MATCHES = "raw.activity_lead_matches"
+# What the last matching had seen of each input, so the next one matches only what changed.
+STATE = "raw.activity_lead_match_state"
+# Rows of the matching's inputs that a corrected file replaced since the last matching (the
+# loader deletes them): their keys, and when they had been loaded. The next matching consumes it.
+RETRACTED = "raw.activity_lead_match_retracted"
+_RETRACTED_COLUMNS = ("entity VARCHAR, record_id VARCHAR, phone_e164 VARCHAR, email_normalized VARCHAR, "
+                      "loaded_at TIMESTAMP")
+# Bump when the rules above change: a state recorded by other rules is not used (all is rematched).
+MATCHER_VERSION = "1"
+_INPUTS = ("leads", *(source[0] for source in ACTIVITY_SOURCES.values()))
+_STATE_COLUMNS = "entity VARCHAR, loaded_through TIMESTAMP, rows_through BIGINT, matcher_version VARCHAR"
+_ID_COLUMN = {source[0]: source[1] for source in ACTIVITY_SOURCES.values()}
+_EPOCH = "TIMESTAMP '0001-01-01'"
+_TEMP_TABLES = ("_stl_match_leads", "_stl_first_by_phone", "_stl_first_by_email", "_stl_match_acts",
+                "_stl_changed_keys", "_stl_rematch", "_stl_rematched")
 
-def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_ACTIVITIES) -> None:
-    """(Re)build raw.activity_lead_matches from the current raw leads and activities: one channel
-    at a time, in slices of at most ``slice_activities``."""
+
+@dataclass(frozen=True)
+class MatchRun:
+    """What a matching did: ``full`` (every activity) or ``incremental`` (only the activities that
+    are new or changed, or share a CRM id, phone or email with a new or changed lead)."""
+    mode: str
+    rematched: dict[str, int]  # channel → activities matched by this run
+    reason: str  # why full, or what an incremental run started from
+
+
+def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_ACTIVITIES,
+                  full: bool = False) -> MatchRun:
+    """Bring raw.activity_lead_matches up to date with the current raw leads and activities: one
+    channel at a time, in slices of at most ``slice_activities``.
+
+    An activity's match depends only on its own current version and on the leads that share its
+    CRM id, phone or email. So when the previous matching's state still describes the raw tables
+    (rows are only ever added: each load appends versions), only these are matched again: the
+    activities with rows loaded since, and those whose CRM id, phone or email is held by any
+    version of a lead with rows loaded since (a corrected phone frees the old number's activities
+    too). The result is the full rebuild's, row for row (tests/test_matching.py); ``full=True``,
+    a missing or foreign state, or raw rows that are no longer the ones counted rebuild it all."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_leads AS "
                 f"{_current('leads', 'lead_id', 'lead_id, created_at, phone_e164, email_normalized')[1:-1]}")
     # Activities older than every lead with their number or address go to the earliest such lead.
@@ -107,22 +144,138 @@ def build_matches(con: duckdb.DuckDBPyConnection, slice_activities: int = SLICE_
                    SELECT email_normalized, arg_min(lead_id, created_at) AS lead_id FROM _stl_match_leads
                    WHERE email_normalized IS NOT NULL GROUP BY email_normalized""")
     try:
-        # Built beside the current table and swapped in at the end: a failed or killed build
-        # leaves the previous matches (the next run rebuilds them anyway).
-        con.execute(f"CREATE OR REPLACE TABLE raw._activity_lead_matches_next ({_MATCH_COLUMNS})")
-        for channel in ACTIVITY_SOURCES:
-            # A numbered copy (rowids of rows written inside a transaction are not 0..n-1).
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS "
-                        f"SELECT *, row_number() OVER () - 1 AS _rid FROM ({_activities_sql(channel)})")
-            total = con.execute("SELECT count(*) FROM _stl_match_acts").fetchone()[0]
-            for first in range(0, total, slice_activities):
-                con.execute(_MATCH_SLICE, {"first": first, "last": first + slice_activities})
-        con.execute("DROP TABLE IF EXISTS raw.activity_lead_matches")
-        con.execute("ALTER TABLE raw._activity_lead_matches_next RENAME TO activity_lead_matches")
+        watermarks, reason = (None, "asked for a full rebuild") if full else _previous_state(con)
+        if watermarks is None:
+            return MatchRun("full", _rebuild_all(con, slice_activities), reason)
+        with _transaction(con):  # the matches and the state that describes them change together
+            rematched = _rematch_changed(con, watermarks, slice_activities)
+            _record_state(con)
+        return MatchRun("incremental", rematched, reason)
     finally:
-        con.execute("DROP TABLE IF EXISTS _stl_match_leads; DROP TABLE IF EXISTS _stl_first_by_phone; "
-                    "DROP TABLE IF EXISTS _stl_first_by_email; DROP TABLE IF EXISTS _stl_match_acts; "
-                    "DROP TABLE IF EXISTS raw._activity_lead_matches_next")
+        con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES)
+                    + "; DROP TABLE IF EXISTS raw._activity_lead_matches_next")
+
+
+def record_retracted(con: duckdb.DuckDBPyConnection, entity: str, where: str) -> None:
+    """Called by the loader just before it deletes the rows ``where`` selects (a corrected file
+    replaces its earlier rows): note what the next matching must look at again."""
+    if entity == "leads":
+        keys = "lead_id, phone_e164, email_normalized"
+    elif entity in _INPUTS:
+        keys = f"{_ID_COLUMN[entity]}, NULL, NULL"
+    else:
+        return
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RETRACTED} ({_RETRACTED_COLUMNS})")
+    con.execute(f"INSERT INTO {RETRACTED} SELECT '{entity}', {keys}, _loaded_at FROM raw.{entity} WHERE {where}")
+
+
+def _match_into(con: duckdb.DuckDBPyConnection, table: str, channel: str, which: str, slice_activities: int) -> int:
+    """Match the current version of the channel's activities ``which`` selects (a SQL condition
+    on the raw table's rows) into ``table``; returns how many."""
+    # A numbered copy (rowids of rows written inside a transaction are not 0..n-1).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_match_acts AS SELECT *, row_number() OVER () - 1 AS _rid "
+                f"FROM ({_activities_sql(channel, which)})")
+    total = con.execute("SELECT count(*) FROM _stl_match_acts").fetchone()[0]
+    for first in range(0, total, slice_activities):
+        con.execute(f"INSERT INTO {table} {_MATCH_SLICE}", {"first": first, "last": first + slice_activities})
+    return total
+
+
+def _rebuild_all(con: duckdb.DuckDBPyConnection, slice_activities: int) -> dict[str, int]:
+    # Built beside the current table and swapped in at the end: a failed or killed build leaves
+    # the previous matches and their state (the next run rebuilds or catches up from it).
+    con.execute(f"CREATE OR REPLACE TABLE raw._activity_lead_matches_next ({_MATCH_COLUMNS})")
+    counts = {channel: _match_into(con, "raw._activity_lead_matches_next", channel, "TRUE", slice_activities)
+              for channel in ACTIVITY_SOURCES}
+    with _transaction(con):
+        con.execute(f"DROP TABLE IF EXISTS {MATCHES}")
+        con.execute(f"ALTER TABLE raw._activity_lead_matches_next RENAME TO {MATCHES.split('.')[1]}")
+        _record_state(con)
+    return counts
+
+
+def _rematch_changed(con: duckdb.DuckDBPyConnection, watermarks: dict[str, str], slice_activities: int) -> dict[str, int]:
+    # Every version of every lead with rows loaded since: the keys whose activities may move.
+    # (and of every lead a corrected file retracted rows of, with the retracted rows' own keys).
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _stl_changed_keys AS
+        WITH changed AS (SELECT lead_id FROM raw.leads WHERE _loaded_at > {watermarks['leads']}
+                         UNION SELECT record_id FROM {RETRACTED} WHERE entity = 'leads')
+        SELECT lead_id, phone_e164, email_normalized FROM raw.leads WHERE lead_id IN (SELECT lead_id FROM changed)
+        UNION ALL
+        SELECT record_id, phone_e164, email_normalized FROM {RETRACTED} WHERE entity = 'leads'""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stl_rematched ({_MATCH_COLUMNS})")
+    counts = {}
+    for channel, (table, id_col, *_) in ACTIVITY_SOURCES.items():
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _stl_rematch AS
+            SELECT {id_col} AS activity_id FROM raw.{table} WHERE _loaded_at > {watermarks[table]}
+            UNION
+            SELECT record_id FROM {RETRACTED} WHERE entity = '{table}'
+            UNION
+            SELECT activity_id FROM {MATCHES} WHERE channel = '{channel}' AND (
+                crm_lead_id IN (SELECT lead_id FROM _stl_changed_keys)
+                OR contact_phone_e164 IN (SELECT phone_e164 FROM _stl_changed_keys WHERE phone_e164 IS NOT NULL)
+                OR contact_email_normalized IN (SELECT email_normalized FROM _stl_changed_keys
+                                                WHERE email_normalized IS NOT NULL))""")
+        counts[channel] = _match_into(con, "_stl_rematched", channel,
+                                      f"{id_col} IN (SELECT activity_id FROM _stl_rematch)", slice_activities)
+        con.execute(f"DELETE FROM {MATCHES} WHERE channel = '{channel}' "
+                    f"AND activity_id IN (SELECT activity_id FROM _stl_rematch)")
+    con.execute(f"INSERT INTO {MATCHES} SELECT * FROM _stl_rematched")
+    return counts
+
+
+def _previous_state(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str] | None, str]:
+    """Per input table, the SQL literal of the last load the previous matching saw, or None (and
+    why) when its state cannot be built on."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RETRACTED} ({_RETRACTED_COLUMNS})")
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_schema = 'raw'").fetchall()}
+    if not {"activity_lead_matches", "activity_lead_match_state"} <= tables:
+        return None, "no previous matching"
+    state = {r[0]: r for r in con.execute(f"SELECT entity, loaded_through, rows_through, matcher_version "
+                                           f"FROM {STATE}").fetchall()}
+    if set(state) != set(_INPUTS) or any(r[3] != MATCHER_VERSION for r in state.values()):
+        return None, "the previous matching was made by other rules"
+    watermarks = {}
+    for table in _INPUTS:
+        _, loaded_through, rows_through, _ = state[table]
+        mark = f"TIMESTAMP '{loaded_through}'" if loaded_through is not None else _EPOCH
+        # Rows are appended, later, or retracted by a corrected file (and logged); other counts
+        # up to the mark mean the table was rewritten (a reset, a delete, a load stamped in the past).
+        kept, retracted = con.execute(
+            f"SELECT (SELECT count(*) FROM raw.{table} WHERE _loaded_at <= {mark}), "
+            f"(SELECT count(*) FROM {RETRACTED} WHERE entity = '{table}' AND loaded_at <= {mark})").fetchone()
+        if kept + retracted != rows_through:
+            return None, f"raw.{table} changed under the previous matching"
+        watermarks[table] = mark
+    return watermarks, "the previous matching's state"
+
+
+def _record_state(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} ({_STATE_COLUMNS})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RETRACTED} ({_RETRACTED_COLUMNS})")
+    con.execute(f"DELETE FROM {RETRACTED}")  # consumed: these matches account for them
+    con.execute(f"DELETE FROM {STATE}")
+    for table in _INPUTS:
+        con.execute(f"INSERT INTO {STATE} SELECT '{table}', max(_loaded_at), count(*), '{MATCHER_VERSION}' "
+                    f"FROM raw.{table}")
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """A transaction of its own, or the caller's when one is open (it commits or undoes all).
+    Inside a transaction DuckDB's transaction id stays put; each autocommit statement gets a new
+    one (a BEGIN to probe would abort the caller's transaction)."""
+    if con.execute("SELECT txid_current()").fetchone() == con.execute("SELECT txid_current()").fetchone():
+        yield
+        return
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:

@@ -88,7 +88,7 @@ def build_ingestion_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
 )
 def activity_lead_matches(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.writer() as con:
-        build_matches(con)
+        matching = build_matches(con)
         rates = match_rates(con)
         counts = extract_counts(con)
         # What the extracts allow; the statistics assets refine their own outputs' status later.
@@ -99,7 +99,10 @@ def activity_lead_matches(context: dg.AssetExecutionContext, warehouse: Warehous
     missing = [s.line() for s in statuses if not s.available]
     if missing:
         context.log.warning("outputs not available from these extracts:\n  " + "\n  ".join(missing))
+    context.log.info(f"matching: {matching.mode} ({matching.reason}), {sum(matching.rematched.values())} activities matched")
     return dg.MaterializeResult(metadata={
+        "matching": f"{matching.mode}: {matching.reason}",
+        "activities_matched_this_run": dg.MetadataValue.json(matching.rematched),
         "outputs_not_available": dg.MetadataValue.md("\n".join(f"- {line}" for line in missing) or "none"),
         "rows_per_extract": dg.MetadataValue.json(counts),
         "activities": total,
