@@ -6,6 +6,7 @@ Each stage runs in its own child process so its peak resident memory is its own 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
@@ -92,12 +93,14 @@ def _run_child(code: str, env: dict[str, str], disk: Path | None = None) -> tupl
     return time.perf_counter() - started, max(usage.ru_maxrss / 1024, sampled[0]), proc.returncode
 
 
-def _pipeline_child(out_path: str) -> None:
-    """Inside the child: run the main job, write step timings and ingestion row counts."""
+def _pipeline_child(out_path: str, partition: str | None = None) -> None:
+    """Inside the child: run the main job (every landing file, or one partition's as the daily
+    schedule does), write step timings and ingestion row counts."""
     from orchestration.pipeline import exit_after_run, run_main_job, step_timings
     from orchestration.settings import get_settings
 
-    result = run_main_job(get_settings(), full_load=True)
+    day = dt.date.fromisoformat(partition) if partition else None
+    result = run_main_job(get_settings(), partition=day, full_load=day is None)
     rows = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
@@ -175,7 +178,7 @@ def print_floor(f: dict) -> None:
 
 
 def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json_path: Path | None = None,
-                  engine: str = "duckdb", floor: bool = True) -> int:
+                  engine: str = "duckdb", floor: bool = True, daily: bool = False) -> int:
     workdir = workdir.resolve()
     data_root = workdir / f"leads-{leads}-seed-{seed}"
     landing = data_root / "landing"
@@ -234,6 +237,8 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
     warehouse = run_dir / "warehouse" / "speed_to_lead.duckdb"
     if engine == "duckdb" and floor:
         _run_floors(env, landing, run_dir, warehouse, figures)
+    if daily and figures["pipeline"]["success"]:
+        figures["daily"] = _run_daily(env, landing, data_root, warehouse, figures["pipeline"]["wall_s"])
     if engine == "spark" and figures["pipeline"]["success"]:
         # DuckDB's models again on the loaded warehouse, then Spark's: the same work on each.
         figures["dbt_models_by_engine"] = _compare_engines(env_run, run_dir, ["duckdb", "spark"])
@@ -252,12 +257,92 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         print(f"    {step:34s} {seconds:8.2f} s")
     if "floor" in figures:
         print_floor(figures["floor"])
+    if "daily" in figures:
+        print_daily(figures["daily"])
     for name, r in figures.get("dbt_models_by_engine", {}).items():
         extra = f"   (export to Parquet {r['export_s']:.1f} s, dbt {r['dbt_s']:.1f} s)" if "export_s" in r else ""
         print(f"  dbt run on {name:7s}  {r['wall_s']:8.1f} s   peak {r['peak_rss_mib']:8.0f} MiB   success={r['success']}{extra}")
     print(f"figures written to {json_path}")
     engines_ok = all(r["success"] for r in figures.get("dbt_models_by_engine", {}).values())
-    return 0 if p["success"] and engines_ok else 1
+    daily_ok = "daily" not in figures or (figures["daily"]["success"] and figures["daily"]["rows_differing"] == 0)
+    return 0 if p["success"] and engines_ok and daily_ok else 1
+
+
+# ---------------------------------------------------------------- a daily run on a history
+#
+# The daily schedule's run: the history (every extract but the last day's) loaded first, then
+# the last day's files land and the job runs for that day's partition. Its wall is set against
+# the whole job over all the files (the same size's full run), and its facts against that run's.
+
+_EXTRACT_DAY = re.compile(r"_(\d{4}-\d{2}-\d{2})\.")
+# Tables the daily run must reproduce row for row (columns that say when a run built them aside).
+DAILY_COMPARED = ("raw.activity_lead_matches", "marts.fct_lead_response", "marts.mart_response_by_segment",
+                  "marts.mart_response_daily", "marts.mart_kpi_by_period")
+
+
+def _run_daily(env: dict[str, str], landing: Path, data_root: Path, full_warehouse: Path, full_wall_s: float) -> dict:
+    run_dir = data_root / "daily"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    view = run_dir / "landing"  # the landing directory as it stood the day before: links, no copies
+    files = [f for f in landing.rglob("*") if f.is_file()]
+    days = {f: dt.date.fromisoformat(m.group(1)) for f in files if (m := _EXTRACT_DAY.search(f.name))}
+    last = max(days.values())
+
+    def link(which) -> None:
+        for f in which:
+            target = view / f.relative_to(landing)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(f)
+
+    link(f for f in files if days.get(f) != last)
+    env_run = {**env, "STL_DATA_DIR": str(run_dir), "STL_LANDING_DIR": str(view)}
+    env_run.pop("DAGSTER_HOME", None)
+    out = run_dir / "child.json"
+    print(f"daily: loading the history (every extract before {last}) ...")
+    history_wall, _, code = _run_child(f"from orchestration.bench import _pipeline_child; _pipeline_child({str(out)!r})",
+                                       env_run)
+    figures = {"day": last.isoformat(), "history_wall_s": round(history_wall, 2), "full_run_wall_s": full_wall_s}
+    if code:
+        return {**figures, "success": False, "rows_differing": None}
+    link(f for f in files if days.get(f) == last)
+    print(f"daily: the run for {last}'s partition ...")
+    wall, rss, code = _run_child(
+        f"from orchestration.bench import _pipeline_child; _pipeline_child({str(out)!r}, {last.isoformat()!r})", env_run)
+    child = json.loads(out.read_text()) if out.exists() else {"success": False, "steps": {}}
+    figures.update({"success": child["success"] and code == 0, "wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1),
+                    "share_of_full_run": round(wall / full_wall_s, 3), "steps_s": child["steps"]})
+    figures["rows_differing"] = _rows_differing(run_dir / "warehouse" / "speed_to_lead.duckdb", full_warehouse)
+    return figures
+
+
+def _rows_differing(warehouse: Path, reference: Path) -> dict[str, int]:
+    """Per table of DAILY_COMPARED: rows in one warehouse and not the other (either way)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{warehouse}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{reference}' AS b (READ_ONLY)")
+    differing = {}
+    for table in DAILY_COMPARED:
+        schema, name = table.split(".")
+        columns = ", ".join(r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'b' AND table_schema = ? "
+            "AND table_name = ? AND column_name NOT IN ('as_of_at', 'built_at') ORDER BY ordinal_position",
+            [schema, name]).fetchall())
+        differing[table] = con.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT {columns} FROM a.{table} EXCEPT ALL SELECT {columns} FROM b.{table})) "
+            f"+ (SELECT count(*) FROM (SELECT {columns} FROM b.{table} EXCEPT ALL SELECT {columns} FROM a.{table}))"
+        ).fetchone()[0]
+    return differing
+
+
+def print_daily(d: dict) -> None:
+    print(f"  daily run ({d['day']}) {d.get('wall_s', 0):8.1f} s   = {d.get('share_of_full_run', 0):.1%} of the full run "
+          f"({d['full_run_wall_s']:.1f} s); history load {d['history_wall_s']:.1f} s; success={d['success']}")
+    for table, n in (d.get("rows_differing") or {}).items():
+        print(f"    rows differing from the full run: {table:40s} {n:,}")
+    for step, seconds in d.get("steps_s", {}).items():
+        print(f"    {step:34s} {seconds:8.2f} s")
 
 
 # ---------------------------------------------------------------- the floor: same answer, no platform

@@ -320,7 +320,8 @@ def cmd_bench(args) -> int:
     from orchestration.bench import run_benchmark
 
     return run_benchmark(leads=args.leads, seed=args.seed, workdir=Path(args.workdir), reuse=not args.regenerate,
-                         json_path=Path(args.json) if args.json else None, engine=args.engine, floor=not args.no_floor)
+                         json_path=Path(args.json) if args.json else None, engine=args.engine, floor=not args.no_floor,
+                         daily=args.daily)
 
 
 def cmd_gates(args) -> int:
@@ -436,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the hand-written DuckDB query and pandas pipeline (at 10M, pandas needs tens of GB)")
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="spark: after the pipeline, time the dbt models on DuckDB and on Spark (docs/scale_out.md)")
+    p.add_argument("--daily", action="store_true",
+                   help="also time a daily run: every extract but the last day's loaded first, then the last "
+                        "day's partition; its tables are compared with the full run's row for row")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("gates", help="run the data-quality suites (expectations/*.yml) on the warehouse now")
