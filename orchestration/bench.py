@@ -94,13 +94,19 @@ def _run_child(code: str, env: dict[str, str], disk: Path | None = None) -> tupl
 
 
 def _pipeline_child(out_path: str, partition: str | None = None) -> None:
-    """Inside the child: run the main job (every landing file, or one partition's as the daily
-    schedule does), write step timings and ingestion row counts."""
+    """Inside the child: run the main job over every landing file, or what the daily schedule
+    runs for one partition; write step timings and ingestion row counts."""
     from orchestration.pipeline import exit_after_run, run_main_job, step_timings
     from orchestration.settings import get_settings
 
+    settings = get_settings()
     day = dt.date.fromisoformat(partition) if partition else None
-    result = run_main_job(get_settings(), partition=day, full_load=day is None)
+    if day is None:
+        result = run_main_job(settings, full_load=True)
+    else:
+        from orchestration.defs.schedules import scheduled_daily_job
+
+        result = run_main_job(settings, partition=day, full_load=False, job_name=scheduled_daily_job(settings).name)
     rows = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization

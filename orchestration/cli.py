@@ -198,10 +198,15 @@ def cmd_run(args) -> int:
     settings = get_settings()
     _keep_spark_out(settings)
     partition = dt.date.fromisoformat(args.partition) if args.partition else None
-    print(f"running speed_to_lead_job ({'partition ' + args.partition if partition else 'full load'}), "
+    job_name = "speed_to_lead_job"
+    if args.daily:  # what the daily schedule runs: without the statistics when they are weekly
+        from orchestration.defs.schedules import scheduled_daily_job
+
+        job_name = scheduled_daily_job(settings).name
+    print(f"running {job_name} ({'partition ' + args.partition if partition else 'full load'}), "
           "one line per step ...", flush=True)
     result = run_main_job(settings, partition=partition, full_load=partition is None or args.full_load,
-                          quiet=not args.verbose, wait=not args.no_wait)
+                          quiet=not args.verbose, wait=not args.no_wait, job_name=job_name)
     return _report_run(result, settings, verbose=args.verbose)
 
 
@@ -412,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the main job on the configured landing directory")
     p.add_argument("--partition", help="extract date YYYY-MM-DD (default: full load of every file)")
     p.add_argument("--full-load", action="store_true", help="with --partition: still read every file")
+    p.add_argument("--daily", action="store_true",
+                   help="run what the daily schedule runs: without the statistics while they are weekly "
+                        "(STL_STATISTICS_FREQUENCY)")
     _add_run_control_arguments(p)
     p.set_defaults(func=cmd_run)
 

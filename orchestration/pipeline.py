@@ -279,9 +279,14 @@ def _quiet_run_output(log_file: TextIO) -> Iterator[TextIO]:
 # Running the job
 
 
+MAIN_JOB = "speed_to_lead_job"
+
+
 def run_main_job(settings: Settings, partition: dt.date | None = None, full_load: bool = True, *,
-                 quiet: bool = False, wait: bool = True, command: str | None = None, notify: Notify = _to_stderr):
-    """Execute speed_to_lead_job in this process against the configured instance.
+                 quiet: bool = False, wait: bool = True, command: str | None = None, notify: Notify = _to_stderr,
+                 job_name: str = MAIN_JOB):
+    """Execute speed_to_lead_job (or ``job_name``: daily_job is the daily schedule's run without
+    the statistics) in this process against the configured instance.
 
     ``full_load`` reads every landing file (the first load); otherwise only the partition's
     extract date. ``quiet``: one terminal line per step; Dagster's log, dbt's output and
@@ -308,7 +313,7 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
         recover_dead_runs(instance, notify)
         wait_for_pool(instance, notify)
 
-        job = defs.resolve_job_def("speed_to_lead_job")
+        job = defs.resolve_job_def(job_name)
         key = partition.isoformat() if partition else job.partitions_def.get_last_partition_key()
         run_config = full_load_run_config() if full_load else {}
         run_id = str(uuid.uuid4())

@@ -93,6 +93,9 @@ class Settings:
     report_targets: str | None = None
     # Leadership KPI snapshots: "weekly" (Mondays, the previous ISO week) or "daily" (the day before).
     snapshot_frequency: str = "weekly"
+    # Statistics (effects, forecast, staffing, outliers): "weekly" (their own job, Mondays before
+    # the leadership run; the daily run leaves them out) or "daily" (in every daily run).
+    statistics_frequency: str = "weekly"
     # Secret of the keyed hash (HMAC-SHA256) that turns lead and rep ids into pseudonyms in
     # everything published; None: generated once into pseudonym_key_path (see delivery/privacy.py).
     pseudonym_key: str | None = None
@@ -142,6 +145,7 @@ class Settings:
             report_recipients=tuple(a.strip() for a in env.get("STL_REPORT_RECIPIENTS", "").split(",") if a.strip()),
             report_targets=env.get("STL_REPORT_TARGETS") or None,
             snapshot_frequency=env.get("STL_SNAPSHOT_FREQUENCY", "weekly").lower(),
+            statistics_frequency=env.get("STL_STATISTICS_FREQUENCY", "weekly").lower(),
             pseudonym_key=env.get("STL_PSEUDONYM_KEY") or None,
             retention_days=int(env.get("STL_RETENTION_DAYS", "365")),
             dbt_target=env.get("STL_DBT_TARGET", "duckdb"),

@@ -16,7 +16,7 @@ from tests.conftest import child_env
 from orchestration.ingest import contract as c
 from orchestration.defs.resources import WarehouseResource
 from orchestration.settings import PROJECT_ROOT
-from tests.helpers import write
+from tests.helpers import make_settings, write
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
@@ -52,12 +52,32 @@ def test_graph_has_every_entity_and_lineage_into_dbt(defs):
 
 
 def test_jobs_schedules_and_sensor(defs):
-    assert {j.name for j in defs.jobs} >= {"speed_to_lead_job", "leadership_job"}
-    schedules = {name: defs.resolve_schedule_def(name) for name in ("daily_pipeline_schedule", "weekly_leadership_schedule")}
+    assert {j.name for j in defs.jobs} >= {"speed_to_lead_job", "daily_job", "statistics_job", "leadership_job"}
+    schedules = {name: defs.resolve_schedule_def(name)
+                 for name in ("daily_pipeline_schedule", "weekly_statistics_schedule", "weekly_leadership_schedule")}
     assert schedules["daily_pipeline_schedule"].cron_schedule == "0 6 * * *"
-    assert schedules["daily_pipeline_schedule"].job_name == "speed_to_lead_job"
+    # The statistics are weekly by default: the daily run leaves them out, their own job runs Mondays.
+    assert schedules["daily_pipeline_schedule"].job_name == "daily_job"
+    assert schedules["weekly_statistics_schedule"].cron_schedule == "30 6 * * 1"
     assert schedules["weekly_leadership_schedule"].cron_schedule == "0 7 * * 1"
     assert [s.name for s in defs.sensors] == ["landing_file_sensor", "run_failure_alert_sensor"]
+    assert defs.resolve_sensor_def("landing_file_sensor").job_name == "daily_job"
+    graph = defs.resolve_asset_graph()
+    statistics = {k for k in graph.get_all_asset_keys() if k.path[0] == "stats"}
+    daily = set(defs.resolve_job_def("daily_job").asset_layer.selected_asset_keys)
+    weekly = set(defs.resolve_job_def("statistics_job").asset_layer.selected_asset_keys)
+    assert statistics and not statistics & daily and statistics <= weekly
+    assert daily | weekly == set(defs.resolve_job_def("speed_to_lead_job").asset_layer.selected_asset_keys)
+
+
+def test_statistics_in_every_daily_run_when_asked(tmp_path):
+    from orchestration.defs.schedules import build_schedules
+
+    every_day = {s.name: s for s in build_schedules(make_settings(tmp_path, STL_STATISTICS_FREQUENCY="daily"))}
+    assert every_day["daily_pipeline_schedule"].job.name == "speed_to_lead_job"
+    assert "weekly_statistics_schedule" not in every_day
+    with pytest.raises(ValueError, match="STL_STATISTICS_FREQUENCY='monthly'"):
+        build_schedules(make_settings(tmp_path, STL_STATISTICS_FREQUENCY="monthly"))
 
 
 def test_sensor_requests_runs_for_new_and_changed_files_only(settings, defs):

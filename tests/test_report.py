@@ -185,3 +185,19 @@ def test_breaches_without_schedules_do_not_claim_an_after_hours_share(tmp_path):
     assert report.breach_facts(con, period) == {"breaches": 2, "after_hours": None, "share_after_hours": None}
     con.execute("UPDATE marts.fct_lead_response SET is_after_hours = clock_started_at < TIMESTAMP '2026-11-03 10:30:00'")
     assert report.breach_facts(con, period) == {"breaches": 2, "after_hours": 1, "share_after_hours": 0.5}
+
+
+def test_the_report_says_when_the_statistics_were_fitted(built, tmp_path):
+    """With the statistics weekly (their own job), the daily report shows fits up to a week old:
+    it says when each was made (stats.fits, written with the table)."""
+    from orchestration.stats.tables import write_table
+
+    con, data = built
+    assert data["fitted_at"] == {"effects": None, "forecast": None}  # tables not written by the statistics
+    assert "UTC on the data up to then" not in report.render(data)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    write_table(con, "volume_forecast", con.execute("SELECT * FROM stats.volume_forecast").df())
+    data = report.collect(con, PERIOD, [], tmp_path, history_sql=snapshots.history_with_pending_sql("run-1"))
+    fitted = data["fitted_at"]["forecast"]
+    assert data["fitted_at"]["effects"] is None and before <= fitted <= dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert f"Forecast {fitted:%Y-%m-%d %H:%M} UTC on the data up to then." in report.render(data)

@@ -13,7 +13,7 @@ from orchestration.defs.assets.ingestion import activity_lead_matches, build_ing
 from orchestration.defs.assets.quality_checks import gate_checks
 from orchestration.defs.assets.statistics import statistics_assets
 from orchestration.defs.assets.summary import pipeline_summary
-from orchestration.defs.jobs import leadership_job, retention_job, speed_to_lead_job
+from orchestration.defs.jobs import daily_job, leadership_job, retention_job, speed_to_lead_job, statistics_job
 from orchestration.defs.partitions import daily_partitions
 from orchestration.defs.progress import stl_progress_logger
 from orchestration.defs.resources import build_resources
@@ -37,7 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[*build_ingestion_assets(partitions), activity_lead_matches, dbt_models, pipeline_summary,
                 *statistics_assets, *delivery_assets],
         asset_checks=gate_checks,
-        jobs=[speed_to_lead_job, leadership_job, retention_job],
+        jobs=[speed_to_lead_job, daily_job, statistics_job, leadership_job, retention_job],
         schedules=build_schedules(settings),
         sensors=[landing_file_sensor(settings, partitions), run_failure_alert_sensor],
         resources=build_resources(),

@@ -17,7 +17,7 @@ import json
 import dagster as dg
 
 from orchestration.ingest.files import scan
-from orchestration.defs.jobs import speed_to_lead_job
+from orchestration.defs.schedules import scheduled_daily_job
 from orchestration.quality.alerts import Alert, notifiers_for, notify
 from orchestration.settings import Settings, get_settings
 
@@ -31,7 +31,7 @@ def landing_file_sensor(settings: Settings, partitions_def: dg.PartitionsDefinit
     ingestion assets'); built with the definitions."""
     landing_dir = settings.landing_dir
 
-    @dg.sensor(name="landing_file_sensor", job=speed_to_lead_job, minimum_interval_seconds=60,
+    @dg.sensor(name="landing_file_sensor", job=scheduled_daily_job(settings), minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED)
     def _sensor(context: dg.SensorEvaluationContext):
         files = scan(landing_dir)

@@ -25,6 +25,7 @@ from orchestration.delivery.snapshots import (HISTORY_TABLE, KPI_MART, Period, d
                                               period_is_whole)
 from orchestration.quality.availability import current_status
 from orchestration.metric_definitions import definitions
+from orchestration.stats.tables import FITS
 
 TREND_PERIODS = 12
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -360,8 +361,12 @@ def collect(con, period: Period, snapshot: list[dict], output_dir: Path, targets
         value, before = current.get(("all", "all", k.kpi)), previous.get(k.kpi)
         headline.append({"kpi": k, "value": value, "previous": before, "target": targets.get(k.kpi)})
     data_docs = output_dir / "data_docs" / "index.html"
+    fits = (dict(con.execute(f"SELECT table_name, date_trunc('minute', fitted_at) FROM {FITS}").fetchall())
+            if table_exists(con, FITS, base_table_only=True) else {})
     return {
         "period": period,
+        # When the statistics shown were fitted (weekly by default: up to a week before the report).
+        "fitted_at": {"effects": fits.get("speed_conversion_effects"), "forecast": fits.get("volume_forecast")},
         "snapshot_version": next((r["snapshot_version"] for r in snapshot), None),
         "metric_definition_version": next((r["metric_definition_version"] for r in snapshot), None),
         "headline": headline,

@@ -52,6 +52,11 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 
+# When each table was last fitted: with the statistics on their own weekly schedule, the daily
+# report reads fits up to a week old and says so.
+FITS = f"{SCHEMA}.fits"
+
+
 def write_table(con, name: str, frame: pd.DataFrame) -> int:
     """Replace ``stats.<name>`` with ``frame`` atomically: the rows go into a new table first,
     then one transaction swaps it in, so a reader sees the old table or the new, never half."""
@@ -68,10 +73,13 @@ def write_table(con, name: str, frame: pd.DataFrame) -> int:
         con.execute(f"INSERT INTO {staged} SELECT {', '.join(f'CAST({c} AS {t})' for c, t in columns.items())} "
                     "FROM _stats_frame")
         con.unregister("_stats_frame")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FITS} (table_name VARCHAR, fitted_at TIMESTAMP)")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
         con.execute(f"ALTER TABLE {staged} RENAME TO {name}")
+        con.execute(f"DELETE FROM {FITS} WHERE table_name = ?", [name])
+        con.execute(f"INSERT INTO {FITS} VALUES (?, now()::TIMESTAMPTZ AT TIME ZONE 'UTC')", [name])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
