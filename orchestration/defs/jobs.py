@@ -15,7 +15,7 @@ speed_to_lead_job = dg.define_asset_job(
 )
 
 # The daily schedule's run when the statistics are weekly (STL_STATISTICS_FREQUENCY): a year of
-# history barely moves in a day, and their fits are a fixed share of every run (21 of the 91 s
+# history barely moves in a day, and their fits are a fixed share of every run (17.5 of the 91 s
 # of a daily run at 1M leads). Delivery then reads the last fit, and the report says when it was.
 daily_job = dg.define_asset_job(
     "daily_job",
