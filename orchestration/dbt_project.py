@@ -95,6 +95,10 @@ _PARSE_INPUT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 _ENV_VAR_USE = re.compile(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]")
 TARGET_DIR = Path(dbt_project.project_dir) / dbt_project.target_path
 FINGERPRINT_PATH = TARGET_DIR / "stl_manifest.fingerprint"
+# The parse state the platform's builds start from, under a name of its own: a plain `dbt build`
+# or `stl dbt` in dbt_project/ writes target/partial_parse.msgpack with its own profile, and a
+# build starting from that state re-parsed everything ("profile has changed", 4-6 s per run).
+PARSE_STATE_PATH = TARGET_DIR / "stl_partial_parse.msgpack"
 
 
 def _installed_dbt_version() -> str:
@@ -157,7 +161,7 @@ class PlatformDbtCli(DbtCliResource):
 
 def prepare_manifest() -> None:
     """Parse the dbt project into target/manifest.json (what @dbt_assets reads at import), and
-    leave target/partial_parse.msgpack for the run's `dbt build` (transform.py). Skipped when
+    leave its partial-parse state (PARSE_STATE_PATH) for the run's `dbt build` (transform.py). Skipped when
     nothing a parse reads has changed since the last one (a parse costs 4-9 s).
 
     Safe beside other processes of the same checkout (the UI's code server importing the
@@ -171,7 +175,7 @@ def prepare_manifest() -> None:
 
     apply_process_env(get_settings())
     fingerprint = _parse_fingerprint()
-    parsed = [dbt_project.manifest_path, TARGET_DIR / PARTIAL_PARSE_FILE]
+    parsed = {dbt_project.manifest_path: "manifest.json", PARSE_STATE_PATH: PARTIAL_PARSE_FILE}  # ours: dbt's name
 
     def up_to_date() -> bool:
         return all(p.exists() for p in parsed) and FINGERPRINT_PATH.exists() and FINGERPRINT_PATH.read_text() == fingerprint
@@ -187,12 +191,12 @@ def prepare_manifest() -> None:
             shutil.rmtree(stale, ignore_errors=True)
         scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=TARGET_DIR))
         try:
-            if parsed[1].exists():  # unchanged files need no re-parse
-                shutil.copy2(parsed[1], scratch / PARTIAL_PARSE_FILE)
+            if PARSE_STATE_PATH.exists():  # unchanged files need no re-parse
+                shutil.copy2(PARSE_STATE_PATH, scratch / PARTIAL_PARSE_FILE)
             PlatformDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE_DYING_WITH_PARENT).cli(
                 ["parse", "--quiet"], target_path=scratch).wait()
-            for path in parsed:
-                os.replace(scratch / path.name, path)
+            for path, written in parsed.items():
+                os.replace(scratch / written, path)
             (scratch / FINGERPRINT_PATH.name).write_text(fingerprint)
             os.replace(scratch / FINGERPRINT_PATH.name, FINGERPRINT_PATH)
         finally:

@@ -302,3 +302,30 @@ def test_the_parse_does_not_depend_on_where_the_warehouse_is(monkeypatch, tmp_pa
     monkeypatch.setenv("STL_DBT_TARGET", "spark")  # no launcher rewrite there: the path is what dbt sees
     assert fingerprint(tmp_path / "b" / "warehouse" / "speed_to_lead.duckdb") != \
         fingerprint(tmp_path / "a" / "warehouse" / "speed_to_lead.duckdb")
+
+
+def test_a_plain_dbt_command_leaves_the_platforms_parse_state_alone(dbt_manifest):
+    """`stl dbt ...` or `dbt build` in dbt_project/ write target/partial_parse.msgpack with their
+    own profile; the platform's builds start from the state its own parse left, under its own
+    name, so they never re-parse for that reason."""
+    from types import SimpleNamespace
+
+    from orchestration.dbt_project import PARSE_STATE_PATH, PARTIAL_PARSE_FILE, TARGET_DIR
+    from orchestration.defs.transform import _target_with_parse_state
+
+    assert PARSE_STATE_PATH.exists() and PARSE_STATE_PATH.name != PARTIAL_PARSE_FILE
+    dbts_own = TARGET_DIR / PARTIAL_PARSE_FILE
+    saved = dbts_own.read_bytes() if dbts_own.exists() else None
+    context = SimpleNamespace(op_execution_context=SimpleNamespace(op=SimpleNamespace(name="parse_state_test")),
+                              run=SimpleNamespace(run_id="00000000-test"))
+    target = TARGET_DIR / "parse_state_test-unused"
+    try:
+        dbts_own.write_bytes(b"a plain dbt command's state")
+        target = _target_with_parse_state(context)
+        assert (target / PARTIAL_PARSE_FILE).read_bytes() == PARSE_STATE_PATH.read_bytes()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        if saved is None:
+            dbts_own.unlink(missing_ok=True)
+        else:
+            dbts_own.write_bytes(saved)

@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-from orchestration.dbt_project import PARENT_PID_ENV, PARTIAL_PARSE_FILE, TARGET_DIR, dbt_project
+from orchestration.dbt_project import PARENT_PID_ENV, PARSE_STATE_PATH, PARTIAL_PARSE_FILE, TARGET_DIR, dbt_project
 from orchestration.defs.resources import WarehouseResource
 from orchestration.scale.spark import SPARK_TARGET, export_raw_to_parquet
 from orchestration.warehouse import WAREHOUSE_POOL
@@ -83,9 +83,8 @@ def _target_with_parse_state(context: dg.AssetExecutionContext) -> Path:
     _prune_invocation_dirs(op_name)
     target = TARGET_DIR / f"{op_name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
     target.mkdir(parents=True)
-    state = TARGET_DIR / PARTIAL_PARSE_FILE
-    if state.exists():
-        shutil.copy2(state, target / PARTIAL_PARSE_FILE)
+    if PARSE_STATE_PATH.exists():
+        shutil.copy2(PARSE_STATE_PATH, target / PARTIAL_PARSE_FILE)
     return target
 
 
