@@ -85,7 +85,7 @@ def test_matching_in_slices_gives_the_one_statement_result(settings):
     query = "SELECT * FROM raw.activity_lead_matches ORDER BY channel, activity_id"
     build_matches(con)
     whole = con.execute(query).fetchall()
-    build_matches(con, slice_activities=1)
+    assert build_matches(con, slice_activities=1, full=True).mode == "full"
     assert con.execute(query).fetchall() == whole
     assert [(r[1], r[12]) for r in whole] == [("C1", "L1"), ("C2", "L2"), ("C3", "L1"), ("C4", "L1"),
                                              ("S1", "L2"), ("S2", "L1")]
@@ -139,7 +139,7 @@ def test_daily_incremental_matching_gives_the_full_rebuild_row_for_row(settings)
     def load_day(day: dt.date, step: int) -> None:
         for entity in ("leads", "calls", "sms", "emails"):
             ingest_entity(con, settings, entity, (day, day), load_time=LOAD_TIME + dt.timedelta(minutes=step))
-        runs.append(build_matches(con))
+        runs.append(build_matches(con, slice_activities=50))  # in slices, as at scale
         incremental = _matches(con)
         assert build_matches(con, full=True).mode == "full"
         assert incremental == _matches(con), f"day {day}: incremental matching differs from the full rebuild"
