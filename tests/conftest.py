@@ -25,10 +25,11 @@ SLOW_FIXTURES = {"shared_run", "dbt_manifest"}
 
 # The longest modules (measured: whole jobs, kills, Spark), in the order they should start. With
 # `-n 2` pytest-xdist hands whole modules (pyproject: --dist loadfile) to its two workers in
-# collection order, so these go first, and the module that builds the shared run early (it is
-# light apart from that) goes second, so that the other worker is not left waiting for it. The
-# last three are the longest of the fast path (-m "not slow").
-LONGEST_FIRST = ["test_run_control", "test_metric_layer", "test_your_data", "test_spark_parity",
+# collection order, so these go first: the kill test (which builds the shared run, then works on a
+# copy of it) on one worker while the other runs test_your_data's own jobs, by the end of which
+# the shared run the Spark parity test reads is ready. The last three are the longest of the fast
+# path (-m "not slow").
+LONGEST_FIRST = ["test_run_control", "test_your_data", "test_spark_parity", "test_metric_layer",
                  "test_dbt_interface", "test_failure_banner", "test_privacy", "test_retention", "test_quality",
                  "test_delivery", "test_sql_source", "test_ingest", "test_stats_forecast_selection"]
 

@@ -19,6 +19,7 @@ import dagster as dg
 import pytest
 
 from tests.conftest import child_env
+from tests.helpers import copy_run
 from dagster._core.storage.dagster_run import DagsterRun
 
 from orchestration import pipeline
@@ -129,7 +130,7 @@ def test_dead_runs_are_failed_and_their_pool_slots_freed_live_ones_are_not(setti
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole runs, killed with SIGKILL at each phase (slow: one 300-lead dataset, six runs in all)
+# Whole runs, killed with SIGKILL at each phase (slow: a copy of the shared demo run, five runs)
 
 
 STL = [str(Path(sys.executable).parent / "stl")]
@@ -201,25 +202,23 @@ def _outputs(data_dir: Path) -> tuple[str, str]:
 
 
 @pytest.mark.slow
-def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(tmp_path):
-    from orchestration.demo.generator import generate
-
-    generate(tmp_path / "landing", leads=300, seed=1, progress=False)
-    baseline = _Run(tmp_path)
-    assert baseline.finish() == 0, "".join(baseline.lines[-40:])
-    old = _outputs(tmp_path)
+def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(shared_run, tmp_path):
+    # The last good run's outputs: a copy of the session's finished demo run (relocated: its
+    # Dagster home, GX project and published outputs follow the new directory).
+    data_dir = copy_run(shared_run.settings, tmp_path / "run").data_dir
+    old = _outputs(data_dir)
 
     # 1. Killed during ingestion, while a second run is refused and a third one waits for it.
-    first = _Run(tmp_path)
+    first = _Run(data_dir)
     first.wait_for(lambda: first.saw("raw__appointments "))
-    refused = _Run(tmp_path, "--no-wait")
+    refused = _Run(data_dir, "--no-wait")
     assert refused.finish() == 4
     assert any(f"pid {first.process.pid}" in line and "another run is using this warehouse" in line
                for line in refused.lines), "".join(refused.lines)
-    second = _Run(tmp_path)
+    second = _Run(data_dir)
     second.wait_for(lambda: second.saw(f"waiting for the run in progress on this warehouse to finish: pid {first.process.pid}"))
     first.kill()
-    assert _outputs(tmp_path) == old
+    assert _outputs(data_dir) == old
 
     # 2. The waiting run goes on (it recovers the dead run) and is killed during dbt.
     second.wait_for(lambda: second.saw("raw__activity_lead_matches "))
@@ -232,24 +231,24 @@ def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(tmp_path):
     while any(_running(c) for c in dbt_children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_running(c) for c in dbt_children), "the dbt child outlived its killed parent"
-    assert _outputs(tmp_path) == old
+    assert _outputs(data_dir) == old
 
     # 3. Killed during the statistics.
-    third = _Run(tmp_path)
+    third = _Run(data_dir)
     third.wait_for(lambda: third.saw("stats__"))
     third.kill()
-    assert _outputs(tmp_path) == old
+    assert _outputs(data_dir) == old
 
     # 4. Killed while publishing, just before the atomic swap (tests/pause_before_commit.py).
-    pause = tmp_path / "pause_before_commit"
-    fourth = _Run(tmp_path, stl=[sys.executable, "-m", "tests.pause_before_commit", str(pause)])
+    pause = data_dir / "pause_before_commit"
+    fourth = _Run(data_dir, stl=[sys.executable, "-m", "tests.pause_before_commit", str(pause)])
     fourth.wait_for(lambda: pause.exists())
     fourth.kill()
-    assert _outputs(tmp_path) == old
+    assert _outputs(data_dir) == old
 
     # 5. The next run completes, in bounded time, and publishes a complete new version.
     started = time.monotonic()
-    last = _Run(tmp_path)
+    last = _Run(data_dir)
     assert last.finish(timeout=300) == 0, "".join(last.lines[-60:])
     assert time.monotonic() - started < 300
     assert last.saw("Done. Where to look")
@@ -257,9 +256,9 @@ def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(tmp_path):
 
     from orchestration.delivery.publish import PUBLISHED_DB
 
-    with duckdb.connect(str(tmp_path / "output" / "published" / PUBLISHED_DB), read_only=True) as con:
+    with duckdb.connect(str(data_dir / "output" / "published" / PUBLISHED_DB), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.fct_lead_response").fetchone()[0] > 0
-    os.environ["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    os.environ["DAGSTER_HOME"] = str(data_dir / "dagster_home")
     instance = dg.DagsterInstance.get()
     assert pipeline.pool_holders(instance) == []
     unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
