@@ -152,7 +152,8 @@ def test_daily_incremental_matching_gives_the_full_rebuild_row_for_row(settings)
         load_day(day, step)
         early = con.execute("SELECT lead_id FROM raw.activity_lead_matches WHERE activity_id = 'EARLY-1'").fetchone()
         assert early == (("L-LATE",) if day >= days[3] else (None,))
-    assert runs[0].mode == "full" and all(r.mode == "incremental" for r in runs[1:])
+    # The second day doubles the rows: all is rematched (MOSTLY_CHANGED); from the third on, only what changed.
+    assert [r.mode for r in runs[:2]] == ["full", "full"] and all(r.mode == "incremental" for r in runs[2:])
     assert 0 < sum(runs[-1].rematched.values()) < con.execute("SELECT count(*) FROM raw.activity_lead_matches").fetchone()[0]
 
     # The first day's lead with the most phone-matched activities gets a new number.
@@ -206,3 +207,20 @@ def test_daily_incremental_matching_gives_the_full_rebuild_row_for_row(settings)
     assert runs[-1].mode == "incremental"
     assert con.execute("SELECT count(*) FROM raw.activity_lead_matches WHERE lead_id = ? AND match_method = 'phone'",
                        [moved_lead]).fetchone()[0] == 0
+
+
+def test_a_reload_of_most_rows_rebuilds_all_matches(settings):
+    """Incremental only while it pays: when most input rows are new since the last matching (a
+    first big backfill after a small start), one full pass replaces deleting and re-inserting."""
+    write(settings, "leads/leads_2026-11-01.csv", "lead_id,created_at,phone\nL1,2026-11-01T09:00:00Z,+14155550123\n")
+    write(settings, "calls/calls_2026-11-01.csv", "call_id,started_at,direction,from_number,to_number\n"
+          "C1,2026-11-01T09:01:00Z,outbound,+18005550000,+14155550123\n")
+    con = _ingested(settings)
+    assert build_matches(con).mode == "full"
+    rows = "".join(f"C{i},2026-11-02T09:0{i % 10}:00Z,outbound,+18005550000,+14155550123\n" for i in range(2, 6))
+    write(settings, "calls/calls_2026-11-02.csv", "call_id,started_at,direction,from_number,to_number\n" + rows)
+    import datetime as dt
+    ingest_entity(con, settings, "calls", load_time=LOAD_TIME + dt.timedelta(hours=1))
+    run = build_matches(con)
+    assert (run.mode, run.reason) == ("full", "most rows changed since the previous matching")
+    assert con.execute("SELECT count(*) FROM raw.activity_lead_matches WHERE lead_id = 'L1'").fetchone()[0] == 5

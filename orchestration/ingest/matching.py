@@ -105,6 +105,7 @@ _RETRACTED_COLUMNS = ("entity VARCHAR, record_id VARCHAR, phone_e164 VARCHAR, em
                       "loaded_at TIMESTAMP")
 # Bump when the rules above change: a state recorded by other rules is not used (all is rematched).
 MATCHER_VERSION = "1"
+MOSTLY_CHANGED = 0.5  # share of the inputs' rows new or retracted above which all is rematched
 _INPUTS = ("leads", *(source[0] for source in ACTIVITY_SOURCES.values()))
 _STATE_COLUMNS = "entity VARCHAR, loaded_through TIMESTAMP, rows_through BIGINT, matcher_version VARCHAR"
 _ID_COLUMN = {source[0]: source[1] for source in ACTIVITY_SOURCES.values()}
@@ -236,18 +237,24 @@ def _previous_state(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str] | No
                                            f"FROM {STATE}").fetchall()}
     if set(state) != set(_INPUTS) or any(r[3] != MATCHER_VERSION for r in state.values()):
         return None, "the previous matching was made by other rules"
-    watermarks = {}
+    watermarks, changed, total = {}, 0, 0
     for table in _INPUTS:
         _, loaded_through, rows_through, _ = state[table]
         mark = f"TIMESTAMP '{loaded_through}'" if loaded_through is not None else _EPOCH
         # Rows are appended, later, or retracted by a corrected file (and logged); other counts
         # up to the mark mean the table was rewritten (a reset, a delete, a load stamped in the past).
-        kept, retracted = con.execute(
+        kept, retracted, new = con.execute(
             f"SELECT (SELECT count(*) FROM raw.{table} WHERE _loaded_at <= {mark}), "
-            f"(SELECT count(*) FROM {RETRACTED} WHERE entity = '{table}' AND loaded_at <= {mark})").fetchone()
+            f"(SELECT count(*) FROM {RETRACTED} WHERE entity = '{table}' AND loaded_at <= {mark}), "
+            f"(SELECT count(*) FROM raw.{table} WHERE _loaded_at > {mark})").fetchone()
         if kept + retracted != rows_through:
             return None, f"raw.{table} changed under the previous matching"
         watermarks[table] = mark
+        changed, total = changed + new + retracted, total + kept + new
+    # A reload of most of the history (a SQL source's snapshot replacing its earlier rows): one
+    # pass over everything is cheaper than deleting and re-inserting nearly every match.
+    if changed > MOSTLY_CHANGED * total:
+        return None, "most rows changed since the previous matching"
     return watermarks, "the previous matching's state"
 
 
