@@ -41,6 +41,22 @@ def _source_timezones(raw: str | None) -> dict[str, str]:
     return zones
 
 
+JVM_OPTIONS = "spark.driver.extraJavaOptions"
+
+
+def _spark_extra_conf(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """``{"spark.sql.adaptive.enabled": "false", ...}`` as sorted (key, value) pairs."""
+    if not raw:
+        return ()
+    try:
+        conf = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"STL_SPARK_EXTRA_CONF is not JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise ValueError("STL_SPARK_EXTRA_CONF must be a JSON object of Spark settings")
+    return tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v)) for k, v in conf.items()))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Paths and options. Environment variable names are in ``docs/operations.md``."""
@@ -107,6 +123,9 @@ class Settings:
     spark_driver_memory: str = "4g"
     # Few shuffle partitions: Spark's default of 200 is tuned for clusters, not 2 cores.
     spark_shuffle_partitions: int = 4
+    # Further Spark settings, applied last (STL_SPARK_EXTRA_CONF, a JSON object); JVM options are
+    # added to the platform's own. E.g. for small local runs: docs/scale_out.md.
+    spark_extra_conf: tuple[tuple[str, str], ...] = ()
     # PostgreSQL URL for Dagster's run, event-log and schedule storage (default: SQLite files
     # in dagster_home). docs/deployment.md.
     dagster_pg_url: str | None = None
@@ -151,6 +170,7 @@ class Settings:
             dbt_target=env.get("STL_DBT_TARGET", "duckdb"),
             spark_driver_memory=env.get("STL_SPARK_DRIVER_MEMORY", "4g"),
             spark_shuffle_partitions=int(env.get("STL_SPARK_SHUFFLE_PARTITIONS", "4")),
+            spark_extra_conf=_spark_extra_conf(env.get("STL_SPARK_EXTRA_CONF")),
             dagster_pg_url=env.get("STL_DAGSTER_PG_URL") or None,
         )
 
@@ -170,18 +190,21 @@ class Settings:
         clocks in plain TIMESTAMPs), warehouse and metastore under spark_dir. Here rather than in
         scale/spark.py because dbt_env() hands them to dbt-spark (STL_SPARK_CONF)."""
         spark_dir = self.spark_dir
-        return {
+        conf = {
             "spark.master": "local[*]",
             "spark.app.name": "speed-to-lead",
             "spark.driver.memory": self.spark_driver_memory,
             "spark.sql.shuffle.partitions": str(self.spark_shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
-            "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dderby.system.home={spark_dir}",
+            JVM_OPTIONS: f"-Duser.timezone=UTC -Dderby.system.home={spark_dir}",
             "spark.sql.warehouse.dir": str(spark_dir / "warehouse"),
             "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=true",
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
         }
+        for key, value in self.spark_extra_conf:
+            conf[key] = f"{conf[key]} {value}" if key == JVM_OPTIONS else value
+        return conf
 
     @property
     def gx_dir(self) -> Path:

@@ -260,7 +260,8 @@ def test_source_freshness_passes_after_a_load_and_flags_stale_extracts(built, tm
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(built, warehouse)
 
-    code, status = _freshness(warehouse, tmp_path / "fresh")
+    target = tmp_path / "target"  # one for both: the second reuses the first's parse
+    code, status = _freshness(warehouse, target)
     assert code == 0
     daily = {"leads", "lead_status_history", "appointments", "opportunities", "calls", "sms", "emails"}
     reference = {"reps", "teams", "schedules", "holidays"}
@@ -271,7 +272,7 @@ def test_source_freshness_passes_after_a_load_and_flags_stale_extracts(built, tm
     for table, age in (("leads", "3 days"), ("calls", "30 hours"), ("reps", "40 days"), ("teams", "20 days")):
         con.execute(f"UPDATE raw.{table} SET _loaded_at = _loaded_at - INTERVAL {age}")
     con.close()
-    code, status = _freshness(warehouse, tmp_path / "stale")
+    code, status = _freshness(warehouse, target)
     assert code != 0  # an error makes the command fail, for a scheduler to notice
     assert {t: status[t] for t in ("leads", "calls", "reps", "teams", "sms")} == {
         "leads": "error", "calls": "warn", "reps": "warn", "teams": "pass", "sms": "pass"}

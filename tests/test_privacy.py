@@ -8,6 +8,7 @@ import datetime as dt
 import http.server
 import json
 import re
+import string
 import threading
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def _forbidden(landing: Path) -> dict[str, set[str]]:
 
 
 LETTERS = re.compile(r"[A-Za-z]+")
+ASCII_LETTERS = frozenset(string.ascii_letters)
 # Two letter runs separated by one space, bounded by non-letters: a full name as written.
 WORD_PAIRS = re.compile(r"(?<![A-Za-z])(?=([A-Za-z]+ [A-Za-z]+)(?![A-Za-z]))")
 
@@ -179,7 +181,15 @@ def _leaks(text: str, forbidden: dict[str, set[str]]) -> dict[str, list[str]]:
     plain_full = {n for n in forbidden["full names"] if re.fullmatch(r"[A-Za-z]+ [A-Za-z]+", n)}
 
     def bounded(value: str) -> bool:
-        return re.search(rf"(?<![A-Za-z]){re.escape(value)}(?![A-Za-z])", text) is not None
+        # str.find, then the boundary by hand: a regex with a look-behind first scans the
+        # megabytes character by character, for each of the thousands of values
+        at = text.find(value)
+        while at != -1:
+            end = at + len(value)
+            if (at == 0 or text[at - 1] not in ASCII_LETTERS) and (end == len(text) or text[end] not in ASCII_LETTERS):
+                return True
+            at = text.find(value, at + 1)
+        return False
 
     return {
         "ids": sorted(tokens & forbidden["ids"]),

@@ -211,11 +211,10 @@ def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(shared_run
     # 1. Killed during ingestion, while a second run is refused and a third one waits for it.
     first = _Run(data_dir)
     first.wait_for(lambda: first.saw("raw__appointments "))
-    refused = _Run(data_dir, "--no-wait")
+    refused, second = _Run(data_dir, "--no-wait"), _Run(data_dir)  # both start while the first loads
     assert refused.finish() == 4
     assert any(f"pid {first.process.pid}" in line and "another run is using this warehouse" in line
                for line in refused.lines), "".join(refused.lines)
-    second = _Run(data_dir)
     second.wait_for(lambda: second.saw(f"waiting for the run in progress on this warehouse to finish: pid {first.process.pid}"))
     first.kill()
     assert _outputs(data_dir) == old
@@ -239,9 +238,10 @@ def test_runs_killed_at_each_phase_leave_nothing_that_blocks_the_next(shared_run
     third.kill()
     assert _outputs(data_dir) == old
 
-    # 4. Killed while publishing, just before the atomic swap (tests/pause_before_commit.py).
+    # 4. Killed while publishing, just before the atomic swap (tests/pause_before_commit.py); a
+    # daily run, which publishes without fitting the statistics first.
     pause = data_dir / "pause_before_commit"
-    fourth = _Run(data_dir, stl=[sys.executable, "-m", "tests.pause_before_commit", str(pause)])
+    fourth = _Run(data_dir, "--daily", stl=[sys.executable, "-m", "tests.pause_before_commit", str(pause)])
     fourth.wait_for(lambda: pause.exists())
     fourth.kill()
     assert _outputs(data_dir) == old

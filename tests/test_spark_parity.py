@@ -9,6 +9,7 @@ per-lead business seconds exact; other floats (rates, percentiles, averages) wit
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -24,6 +25,14 @@ pytestmark = [
     pytest.mark.skipif(not (shutil.which("java") or os.environ.get("JAVA_HOME")),
                        reason="Spark needs Java 17 (apt-get install openjdk-17-jre-headless; .ci/run does)"),
 ]
+
+# A short-lived local session on a few thousand rows: no whole-stage code generation or adaptive
+# re-planning (compiling and re-planning cost more than they save on tiny data), one shuffle
+# partition, and a JVM that stops at the quick first JIT tier. The models' results do not depend
+# on these (docs/scale_out.md): 78 s of Spark models became 54 s on the 2-core machine.
+SMALL_DATA_SPARK_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false",
+                         "spark.sql.shuffle.partitions": "1",
+                         "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 # Relative and absolute: sums and percentiles of the same doubles may differ in the last bits
 # with the order of addition (Spark's partial aggregates vs DuckDB's).
@@ -71,7 +80,7 @@ def both_engines(shared_run, tmp_path_factory):
     con.close()
 
     # Spark's side works beside a copy of the shared warehouse (the export takes the writer lock).
-    settings = make_settings(tmp_path_factory.mktemp("parity"))
+    settings = make_settings(tmp_path_factory.mktemp("parity"), STL_SPARK_EXTRA_CONF=json.dumps(SMALL_DATA_SPARK_CONF))
     shutil.copy(shared_run.settings.warehouse_path, settings.warehouse_path)
 
     # Models only: the data tests are engine-independent checks of the same rows and would

@@ -97,14 +97,6 @@ left join {{ ref('int_business_local_days') }} as _ld
 
 {#- ---------------------------------------------------------------- generic tests -#}
 
-{#- Every row satisfies a boolean SQL expression (rows where it is false or NULL fail). -#}
-{% test every_row_satisfies(model, expression) %}
-select *
-from {{ model }}
-where not coalesce(({{ expression }}), false)
-{% endtest %}
-
-
 {#- Intervals [start, end) of one partition never overlap (touching is allowed). -#}
 {% test intervals_do_not_overlap(model, partition_by, start_column, end_column) %}
 with ordered as (
