@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import duckdb
+import pytest
 
 from orchestration.ingest.matching import build_matches, match_rates
 from orchestration.ingest.service import ingest_entity
@@ -119,6 +120,7 @@ def _matches(con) -> list[tuple]:
     return con.execute("SELECT * FROM raw.activity_lead_matches ORDER BY channel, activity_id").fetchall()
 
 
+@pytest.mark.slow  # a month of daily loads and matchings, each against a full rebuild (14 s)
 def test_daily_incremental_matching_gives_the_full_rebuild_row_for_row(settings):
     """Day by day, as the daily schedule loads extracts: each run matches only what changed and
     the table equals a full rebuild, through a corrected lead (its phone changes: the old number's
