@@ -79,16 +79,21 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _report_run(result, settings, verbose: bool = False) -> int:
+def _report_run(result, settings, verbose: bool = False, gated: bool = True) -> int:
     """Gates, then either the failure banner or where to look; returns the exit code
-    (0 success, 3 stopped by a data-quality gate, 1 crashed: docs/operations.md)."""
+    (0 success, 3 stopped by a data-quality gate, 1 crashed: docs/operations.md). ``gated``:
+    the job runs the gates (statistics_job does not)."""
     from orchestration import pipeline
 
     if verbose:  # quiet runs printed a line per step as it finished
         print("\nsteps (wall seconds):")
         for step, seconds in pipeline.step_timings(result).items():
             print(f"  {step:40s} {seconds:8.2f}")
-    stopped = _report_gates(result.run_id, settings, run_succeeded=result.success)
+    if gated:
+        stopped = _report_gates(result.run_id, settings, run_succeeded=result.success)
+    else:
+        stopped = False
+        print("\ndata-quality gates: none in this job (it reads the marts the last gated run built)")
     failures = pipeline.step_failures(result)
     code = pipeline.exit_code(result.success, failures, stopped)
     log_path = pipeline.run_log_path(settings, result.run_id)
@@ -203,11 +208,15 @@ def cmd_run(args) -> int:
         from orchestration.defs.schedules import scheduled_daily_job
 
         job_name = scheduled_daily_job(settings).name
-    print(f"running {job_name} ({'partition ' + args.partition if partition else 'full load'}), "
-          "one line per step ...", flush=True)
+    if args.statistics:  # what the weekly statistics schedule runs, now
+        job_name = "statistics_job"
+        what = "on the current marts"
+    else:
+        what = f"partition {args.partition}" if partition else "full load"
+    print(f"running {job_name} ({what}), one line per step ...", flush=True)
     result = run_main_job(settings, partition=partition, full_load=partition is None or args.full_load,
                           quiet=not args.verbose, wait=not args.no_wait, job_name=job_name)
-    return _report_run(result, settings, verbose=args.verbose)
+    return _report_run(result, settings, verbose=args.verbose, gated=not args.statistics)
 
 
 def cmd_ui(args) -> int:
@@ -417,9 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the main job on the configured landing directory")
     p.add_argument("--partition", help="extract date YYYY-MM-DD (default: full load of every file)")
     p.add_argument("--full-load", action="store_true", help="with --partition: still read every file")
-    p.add_argument("--daily", action="store_true",
-                   help="run what the daily schedule runs: without the statistics while they are weekly "
-                        "(STL_STATISTICS_FREQUENCY)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--daily", action="store_true",
+                       help="run what the daily schedule runs: without the statistics while they are weekly "
+                            "(STL_STATISTICS_FREQUENCY)")
+    which.add_argument("--statistics", action="store_true",
+                       help="fit the statistics alone on the current marts, now (what the weekly statistics "
+                            "schedule runs); the report shows them from the next delivery on")
     _add_run_control_arguments(p)
     p.set_defaults(func=cmd_run)
 

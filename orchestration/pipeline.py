@@ -286,7 +286,8 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
                  quiet: bool = False, wait: bool = True, command: str | None = None, notify: Notify = _to_stderr,
                  job_name: str = MAIN_JOB):
     """Execute speed_to_lead_job (or ``job_name``: daily_job is the daily schedule's run without
-    the statistics) in this process against the configured instance.
+    the statistics, statistics_job the statistics alone) in this process against the configured
+    instance.
 
     ``full_load`` reads every landing file (the first load); otherwise only the partition's
     extract date. ``quiet``: one terminal line per step; Dagster's log, dbt's output and
@@ -314,8 +315,13 @@ def run_main_job(settings: Settings, partition: dt.date | None = None, full_load
         wait_for_pool(instance, notify)
 
         job = defs.resolve_job_def(job_name)
-        key = partition.isoformat() if partition else job.partitions_def.get_last_partition_key()
-        run_config = full_load_run_config() if full_load else {}
+        if job.partitions_def is None:  # statistics_job: the current marts, not an extract date
+            key = None
+        else:
+            key = partition.isoformat() if partition else job.partitions_def.get_last_partition_key()
+        # Only the job's own ingestion steps take the full-load config (statistics_job has none).
+        run_config = {"ops": {op: config for op, config in full_load_run_config()["ops"].items()
+                              if job.graph.has_node_named(op)}} if full_load else {}
         run_id = str(uuid.uuid4())
         lock.note_run_id(run_id)
         log_path = run_log_path(settings, run_id)

@@ -125,3 +125,48 @@ def test_experiment_asset_without_extract_publishes_an_empty_table(settings):
     con = reader(settings)
     assert con.execute("select count(*) from stats.experiment_effects").fetchone() == (0,)
     con.close()
+
+
+@pytest.mark.slow
+def test_stl_run_statistics_refits_on_the_current_marts_and_touches_nothing_else(shared_run, tmp_path):
+    """`stl run --statistics` (what the weekly schedule runs): every stats table refitted, the
+    marts and the raw tables as they were, no gate claimed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import duckdb
+
+    from tests.helpers import child_env, copy_run
+
+    settings = copy_run(shared_run.settings, tmp_path / "run")
+
+    def state():
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            fits = dict(con.execute("SELECT table_name, fitted_at FROM stats.fits").fetchall())
+            kept = {t: con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {t}").fetchall()
+                    for t in ("marts.fct_lead_response", "marts.mart_kpi_by_period", "raw.leads", "raw.calls")}
+        return fits, kept
+
+    fits_before, kept_before = state()
+    env = {**child_env(), "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir)}
+    env.pop("DAGSTER_HOME", None)
+    done = subprocess.run([str(Path(sys.executable).parent / "stl"), "run", "--statistics"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "running statistics_job" in done.stdout and "data-quality gates: none in this job" in done.stdout
+    assert "raw__" not in done.stdout and "dbt_models" not in done.stdout  # the statistics alone
+    fits_after, kept_after = state()
+    assert kept_after == kept_before
+    assert fits_before and set(fits_after) == set(fits_before)
+    assert all(fits_after[t] > fits_before[t] for t in fits_before)
+
+
+def test_stl_run_refuses_daily_and_statistics_together():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([str(Path(sys.executable).parent / "stl"), "run", "--daily", "--statistics"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
