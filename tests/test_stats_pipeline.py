@@ -3,12 +3,18 @@ the planted effects come back, and every stats table keeps its published columns
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
+import duckdb
 import numpy as np
 import pytest
 
 from orchestration.stats.tables import TABLES
 from orchestration.warehouse import reader
+from tests.helpers import child_env, copy_run
 
 
 @pytest.fixture
@@ -131,14 +137,6 @@ def test_experiment_asset_without_extract_publishes_an_empty_table(settings):
 def test_stl_run_statistics_refits_on_the_current_marts_and_touches_nothing_else(shared_run, tmp_path):
     """`stl run --statistics` (what the weekly schedule runs): every stats table refitted, the
     marts and the raw tables as they were, no gate claimed."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import duckdb
-
-    from tests.helpers import child_env, copy_run
-
     settings = copy_run(shared_run.settings, tmp_path / "run")
 
     def state():
@@ -163,10 +161,6 @@ def test_stl_run_statistics_refits_on_the_current_marts_and_touches_nothing_else
 
 
 def test_stl_run_refuses_daily_and_statistics_together():
-    import subprocess
-    import sys
-    from pathlib import Path
-
     done = subprocess.run([str(Path(sys.executable).parent / "stl"), "run", "--daily", "--statistics"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
