@@ -70,8 +70,7 @@ def test_clean_demo_data_passes_every_gate(clean_build):
     assert len(gates) == len(load_suites())
     assert all(gates.values()), {k: v for k, v in gates.items() if not v}
     assert alerts == []
-    # Each gate renders its own result page; the end of the run renders the index, which links
-    # to every one of this run's pages.
+    # The end of the run renders every gate's result page and the index, which links to each.
     index = (settings.data_docs_dir / "index.html").read_text()
     for suite in load_suites():
         pages = list((settings.data_docs_dir / "validations" / suite.name / result.run_id).glob("*/*.html"))
@@ -201,10 +200,14 @@ def test_gx_store_keeps_each_suites_newest_results_and_their_pages(clean_build, 
     shutil.copy(clean_build[0].warehouse_path, settings.warehouse_path)
     use_settings(settings)
     suite = next(s for s in load_suites() if s.name == "raw_teams")
-    for run in ("run-a", "run-b", "run-c"):
-        run_gate(suite, settings, run_id=run)
     store = settings.gx_dir / "gx" / "uncommitted" / "validations" / "raw_teams"
     pages = settings.data_docs_dir / "validations" / "raw_teams"
+    for run in ("run-a", "run-b"):
+        run_gate(suite, settings, run_id=run)
+    assert not pages.exists()  # a passing gate renders nothing: the index build renders every new result
+    build_docs_index(settings, [suite])
+    run_gate(suite, settings, run_id="run-c")
+    build_docs_index(settings, [suite])
     assert sorted(p.name for p in store.iterdir()) == ["run-a", "run-b", "run-c"]
     assert sorted(p.name for p in pages.iterdir()) == ["run-a", "run-b", "run-c"]
 

@@ -96,8 +96,8 @@ def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | N
 
 
 def build_data_docs_index(settings: Settings) -> Path:
-    """The Data Docs index and suite pages, once per run (each gate renders only its own result
-    page, since the index reads every stored result)."""
+    """The Data Docs pages of the results not rendered yet, the suite pages and the index (gates
+    that pass render nothing: GX's site builder lists every stored result at each call)."""
     return build_docs_index(settings, load_suites())
 
 

@@ -238,17 +238,12 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
     _guard_pyspark_connect()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
     from sqlalchemy import text
 
     started = time.perf_counter()
     checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     context = _context(settings.gx_dir, settings.data_docs_dir)
-    datasource = context.data_sources.add_or_update_sql(
-        DATASOURCE, connection_string=f"duckdb:///{settings.warehouse_path}?access_mode=read_only")
+    datasource = _datasource(context, f"duckdb:///{settings.warehouse_path}?access_mode=read_only")
     # A query asset, not a table asset: GX's column-type metric drops the schema of a table asset.
     # Kept from run to run while its query is the same (re-adding one rewrites the GX project).
     query = f"select * from {suite.table}"
@@ -260,21 +255,16 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
              else datasource.add_query_asset(suite.name, query=query).add_batch_definition_whole_table("all"))
     specs = [resolved(s, params) for s in suite.expectations]
     gx_suite = gx.ExpectationSuite(name=suite.name, expectations=[_gx_expectation(s) for s in specs])
-    gx_suite = context.suites.add_or_update(gx_suite)
-    validation = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    gx_suite = context.suites.add_or_update(gx_suite)  # the resolved parameters ($now_utc) change per gate
+    validation = _validation_definition(context, suite.name, batch, gx_suite)
     engine = datasource.get_engine()
     key = privacy.pseudonym_key(settings)  # samples show the same pseudonyms as the published marts
     try:
         # The validation definition on its own (it stores its result), not through a checkpoint:
-        # a checkpoint only added a Data Docs action, and this run renders its pages below.
+        # a checkpoint only added a Data Docs action, and build_docs_index renders the pages.
         run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
         validation_result = validation.run(
             run_id=run_id, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS})
-        # GX names a whole-table batch of a fluent asset "<datasource>-<asset>" (the stored
-        # result's key; tests/test_quality.py checks its page is rendered).
-        result_id = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(suite.name), run_id=run_id,
-            batch_identifier=f"{DATASOURCE}-{suite.name}")
         # Results come back in GX's evaluation order: pair them with specs by expectation id.
         spec_by_id = {e.id: spec for e, spec in zip(gx_suite.expectations, specs)}
         outcomes = []
@@ -293,14 +283,43 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
         engine.dispose()
     outcome = SuiteOutcome(suite, tuple(outcomes), checked_at, round(time.perf_counter() - started, 3),
                            settings.data_docs_dir / "index.html")
-    # A gate that stops the run gets the index at once: its alert links to it. Otherwise the index
-    # waits for the end of the run (build_docs_index): it reads every stored result.
-    stops = not outcome.passed
-    if index or stops:
-        prune_stored_results(settings)
-    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[result_id, ExpectationSuiteIdentifier(suite.name)],
-                            build_index=index or stops)
+    # Pages are rendered together (build_docs_index): at the end of the run, or at once when this
+    # gate stops the run (its alert links to the index). GX's site builder lists every stored
+    # result for each call, so one call per run instead of one per gate.
+    if index or not outcome.passed:
+        build_docs_index(settings, [suite])
     return outcome
+
+
+# Each gate used to add-or-update the datasource and the validation definition: every such call
+# rewrites the project's great_expectations.yml or the definition's JSON, and the definition's
+# own add_or_update saves its suite a second time (a quarter of a small gate's time, measured).
+# They only change when the warehouse moves or the suite's batch does.
+
+
+def _datasource(context, connection_string: str):
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        datasource = context.data_sources.get(DATASOURCE)
+    except (KeyError, ValueError, DataContextError):
+        datasource = None
+    if datasource is None or str(datasource.connection_string) != connection_string:
+        datasource = context.data_sources.add_or_update_sql(DATASOURCE, connection_string=connection_string)
+    return datasource
+
+
+def _validation_definition(context, name: str, batch, gx_suite):
+    import great_expectations as gx
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        stored = context.validation_definitions.get(name)
+    except (DataContextError, ValueError):
+        stored = None
+    if stored is not None and stored.suite.id == gx_suite.id and stored.batch_definition.id == batch.id:
+        return stored  # its suite is read from the store: the version saved just now
+    return context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch, suite=gx_suite))
 
 
 def prune_stored_results(settings: Settings, keep: int = RESULTS_KEPT_PER_SUITE) -> int:
@@ -329,15 +348,26 @@ def prune_stored_results(settings: Settings, keep: int = RESULTS_KEPT_PER_SUITE)
     return removed
 
 
+def _results_without_pages(settings: Settings) -> list:
+    """Identifiers of the stored validation results whose Data Docs page is not rendered yet."""
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    store = settings.gx_dir / "gx" / "uncommitted" / "validations"
+    pages = settings.data_docs_dir / "validations"
+    return [ValidationResultIdentifier.from_tuple(result.relative_to(store).with_suffix("").parts)
+            for result in sorted(store.glob("*/*/*/*.json"))  # <suite>/<run name>/<run time>/<batch>.json
+            if not (pages / result.relative_to(store).with_suffix(".html")).exists()]
+
+
 def build_docs_index(settings: Settings, suites: list[Suite]) -> Path:
-    """Render the suites' pages and the Data Docs index over every stored validation result:
-    once at the end of a run (each gate renders its own result page)."""
+    """Render the pages of the results not rendered yet, the suites' pages and the Data Docs
+    index over every stored validation result (at the end of a run, or when a gate stops it)."""
     _guard_pyspark_connect()
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     prune_stored_results(settings)
     # A non-empty list: GX reads an empty one as "render every stored result again".
-    pages = [ExpectationSuiteIdentifier(s.name) for s in suites]
+    pages = [*_results_without_pages(settings), *(ExpectationSuiteIdentifier(s.name) for s in suites)]
     with contextlib.redirect_stdout(io.StringIO()):
         _context(settings.gx_dir, settings.data_docs_dir).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
     return settings.data_docs_dir / "index.html"

@@ -83,8 +83,8 @@ def kpi_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, ware
 )
 def leadership_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()
-    # The Data Docs index the report links to (the gates render only their own pages; the run
-    # summary renders the index again at the very end, with every gate of the run).
+    # The Data Docs the report links to (passing gates render nothing; the run summary renders
+    # the index again at the very end, with every gate of the run).
     build_data_docs_index(settings)
     with warehouse.writer() as con:
         data = _report_data(con, context.run_id, settings)
