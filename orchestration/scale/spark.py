@@ -7,11 +7,11 @@ dbt models are what moves. For the spark target:
 2. dbt's on-run-start hook (macro ``register_raw_sources``) declares each as an external table
    ``raw.<table>`` in Spark's metastore, so ``source('raw', ...)`` reads the same rows unchanged;
 3. dbt-spark's ``session`` method runs Spark inside the dbt process with ``Settings.spark_conf``
-   (passed through the profile as ``STL_SPARK_CONF``), and ``spark_session`` opens the same warehouse
-   and metastore from Python to read the results.
+   (passed through the profile as ``STL_SPARK_CONF``), and ``read_spark_table`` reads what it
+   built from the tables' Parquet files.
 
-The metastore is embedded Derby: one JVM at a time may open it, so open ``spark_session`` only
-while no dbt run on the spark target is going on (and stop it before starting one).
+The metastore is embedded Derby: one JVM at a time may open it, so a Spark session of your own
+on the same warehouse must wait until no dbt run on the spark target is going on.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 import duckdb
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from orchestration.settings import Settings
 
 SPARK_TARGET = "spark"
@@ -65,14 +63,19 @@ def export_raw_to_parquet(settings: Settings) -> dict[str, int]:
     return rows
 
 
-def spark_session(settings: Settings) -> SparkSession:
-    """A Spark session on the spark target's warehouse and metastore (to read what dbt built)."""
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.enableHiveSupport()
-    for key, value in settings.spark_conf().items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
+def read_spark_table(settings: Settings, relation: str, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    """What a dbt run on the local spark target built, read by DuckDB from the table's Parquet
+    files under the Spark warehouse directory (``marts.fct_lead_response`` →
+    ``<spark_dir>/warehouse/marts.db/fct_lead_response/``): no JVM to start, and no Derby
+    metastore to share with a dbt run in progress. Timestamps come back as UTC (``con`` is set
+    to UTC first)."""
+    schema, table = relation.split(".")
+    folder = settings.spark_dir / "warehouse" / f"{schema}.db" / table
+    files = sorted(str(f) for f in folder.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no Parquet files for {relation} in {folder} (has dbt run on the spark target?)")
+    con.execute("SET TimeZone = 'UTC'")
+    return con.read_parquet(files)
 
 
 def run_dbt_on_spark(settings: Settings, dbt_args: list[str], target_path: Path | None = None) -> dict:
