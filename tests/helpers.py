@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from orchestration.settings import Settings
@@ -23,6 +25,18 @@ def child_env(**extra: str) -> dict[str, str]:
     settings earlier tests made process-wide (a module fixture's STL_WAREHOUSE_PATH would point
     the child at another test's warehouse), plus ``extra``."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("STL_")}, **extra}
+
+
+REPO = Path(__file__).resolve().parent.parent
+STL = str(Path(sys.executable).parent / "stl")
+
+
+def run_stl(data_dir: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    """`stl <args>` in its own process on the data directory ``data_dir`` (landing inside it),
+    as a user runs it; output captured."""
+    env = child_env(STL_DATA_DIR=str(data_dir), STL_LANDING_DIR=str(data_dir / "landing"))
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run([STL, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
 def make_settings(root: Path, **env) -> Settings:

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -18,9 +17,8 @@ import yaml
 
 from orchestration.dbt_project import DBT_EXECUTABLE
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
-from tests.helpers import child_env
+from tests.helpers import STL, child_env
 
-STL = str(Path(sys.executable).parent / "stl")
 # Python whose `marts.` reads must be declared as exposures (models/exposures.yml). bench.py and
 # cli.py only name the fact in benchmark checks and help text.
 CONSUMER_DIRS = ("orchestration/delivery", "orchestration/defs/assets", "orchestration/stats")

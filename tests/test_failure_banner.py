@@ -4,19 +4,13 @@ chain, what to do, and an exit code that tells a gate stop (3) from a crash (1).
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from orchestration import pipeline
 from orchestration.ingest.loader import ContractError
-from tests.helpers import child_env
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import run_stl
 
 
 def _failing_job_result():
@@ -99,13 +93,6 @@ def test_a_blocking_check_failure_is_a_gate_stop_with_exit_code_3():
     assert pipeline.exit_code(True, [], gate_stopped=False) == 0
 
 
-def _stl(data_dir: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    env = {**child_env(), "STL_DATA_DIR": str(data_dir), "STL_LANDING_DIR": str(data_dir / "landing")}
-    env.pop("DAGSTER_HOME", None)
-    return subprocess.run([str(Path(sys.executable).parent / "stl"), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
-
-
 @pytest.mark.slow
 def test_stl_run_on_a_leads_file_without_created_at_names_file_and_column(tmp_path):
     from orchestration.demo.generator import generate
@@ -119,7 +106,7 @@ def test_stl_run_on_a_leads_file_without_created_at_names_file_and_column(tmp_pa
     with leads_file.open("w", newline="") as f:
         csv.writer(f).writerows([r[:drop] + r[drop + 1:] for r in rows])
 
-    done = _stl(tmp_path, "run")
+    done = run_stl(tmp_path, "run")
     assert done.returncode == 1, done.stderr[-3000:]
     relative = f"leads/{leads_file.name}"
     assert "RUN FAILED (exit code 1)" in done.stderr
@@ -135,22 +122,3 @@ def test_stl_run_on_a_leads_file_without_created_at_names_file_and_column(tmp_pa
     assert "nanobind" not in done.stderr
     log = next((tmp_path / "output" / "logs").glob("run_*.log")).read_text()
     assert '", line ' in log and "missing required column" in log  # the stack is in the run log
-
-
-@pytest.mark.slow
-def test_stl_run_stopped_by_a_gate_exits_3(tmp_path):
-    from orchestration.demo.generator import generate
-
-    landing = tmp_path / "landing"
-    generate(landing, leads=100, seed=1, days=4)
-    # A schedule for a team the teams extract does not have: the raw_schedules gate is blocking.
-    schedule = sorted((landing / "schedules").glob("*.csv"))[0]
-    with schedule.open("a") as f:
-        f.write("T-GHOST,,1,09:00,17:00,,,\n")
-
-    done = _stl(tmp_path, "run")
-    assert done.returncode == 3, done.stderr[-3000:]
-    assert "GATE FAILED raw_schedules" in done.stderr
-    assert "RUN STOPPED BY A DATA-QUALITY GATE (exit code 3)" in done.stderr
-    gate_line = next(line for line in done.stdout.splitlines() if line.startswith("data-quality gates:"))
-    assert "FAILED" in gate_line

@@ -4,8 +4,6 @@ the planted effects come back, and every stats table keeps its published columns
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -14,7 +12,7 @@ import pytest
 
 from orchestration.stats.tables import TABLES
 from orchestration.warehouse import reader
-from tests.helpers import child_env, copy_run
+from tests.helpers import STL, copy_run, run_stl
 
 
 @pytest.fixture
@@ -147,10 +145,7 @@ def test_stl_run_statistics_refits_on_the_current_marts_and_touches_nothing_else
         return fits, kept
 
     fits_before, kept_before = state()
-    env = {**child_env(), "STL_DATA_DIR": str(settings.data_dir), "STL_LANDING_DIR": str(settings.landing_dir)}
-    env.pop("DAGSTER_HOME", None)
-    done = subprocess.run([str(Path(sys.executable).parent / "stl"), "run", "--statistics"], env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = run_stl(settings.data_dir, "run", "--statistics", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "running statistics_job" in done.stdout and "data-quality gates: none in this job" in done.stdout
     assert "raw__" not in done.stdout and "dbt_models" not in done.stdout  # the statistics alone
@@ -161,6 +156,6 @@ def test_stl_run_statistics_refits_on_the_current_marts_and_touches_nothing_else
 
 
 def test_stl_run_refuses_daily_and_statistics_together():
-    done = subprocess.run([str(Path(sys.executable).parent / "stl"), "run", "--daily", "--statistics"],
+    done = subprocess.run([STL, "run", "--daily", "--statistics"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not allowed with argument" in done.stderr

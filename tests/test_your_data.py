@@ -18,6 +18,7 @@ import pytest
 from orchestration.pipeline import run_main_job
 from orchestration.quality.availability import current_status
 from orchestration.warehouse import reader
+from tests.helpers import make_settings, run_stl
 
 pytestmark = pytest.mark.slow
 CHICAGO = ZoneInfo("America/Chicago")
@@ -163,15 +164,21 @@ def test_vendor_presets_end_to_end(settings, dbt_manifest):
     assert "internal_test" in samples and "example" in samples
 
 
-def test_every_lead_excluded_stops_at_the_exclusion_gate(settings, dbt_manifest):
+def test_every_lead_excluded_stops_at_the_exclusion_gate(tmp_path):
     # example.com is in the default internal_email_domains: every lead becomes an internal test.
-    settings, result = run(settings, lambda d: small_org(d, email_domain="example.com"))
-    con = reader(settings)
-    gates = con.execute("SELECT suite, passed FROM quality.gate_results WHERE run_id = ? AND blocking AND NOT passed",
-                        [result.run_id]).fetchall()
+    # Run as a user runs it (`stl run`): a gate stop is exit code 3 with a banner naming the gate
+    # (a crash anywhere would be exit code 1).
+    small_org(tmp_path / "landing", email_domain="example.com")
+    done = run_stl(tmp_path, "run")
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert "GATE FAILED marts_fct_lead_response" in done.stderr
+    assert "RUN STOPPED BY A DATA-QUALITY GATE (exit code 3)" in done.stderr
+    gate_line = next(line for line in done.stdout.splitlines() if line.startswith("data-quality gates:"))
+    assert "FAILED" in gate_line
+    con = reader(make_settings(tmp_path))
+    gates = con.execute("SELECT suite, passed FROM quality.gate_results WHERE blocking AND NOT passed").fetchall()
     samples = " ".join(r[0] for r in con.execute(
-        "SELECT sample FROM quality.expectation_results WHERE run_id = ? AND NOT success", [result.run_id]).fetchall())
+        "SELECT sample FROM quality.expectation_results WHERE NOT success").fetchall())
     con.close()
-    assert ("marts_fct_lead_response", False) in gates
+    assert gates == [("marts_fct_lead_response", False)]  # the one run of this data directory
     assert "internal_test" in samples and "example.com" in samples
-    assert failed_steps(result) == ["marts__fct_lead_response_gx_marts_fct_lead_response"]  # the gate, no crash
