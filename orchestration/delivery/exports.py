@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestration.delivery import privacy
 from orchestration.delivery.snapshots import HISTORY_COLUMNS
+from orchestration.ingest.normalize import quote
 
 FORMULA_PREFIX_PATTERN = r"^[=+\-@\t\r]"
 
@@ -112,10 +113,13 @@ def write_exports(con, key: bytes, out_dir: Path, history_sql: str) -> list[Path
     written = []
     for export in EXPORTS:
         relation = f"({history_sql})" if export.name == "kpi_history" else None
-        rows = export_select(export, key, relation)
         csv, parquet = out_dir / f"{export.name}.csv", out_dir / f"{export.name}.parquet"
-        con.execute(f"COPY ({neutralised_csv_select(export, rows)}) TO '{csv}' (FORMAT csv, HEADER)")
-        con.execute(f"COPY ({rows}) TO '{parquet}' (FORMAT parquet)")
+        # Pseudonymised once (two SHA-256 per person id and row), then written twice: 1M leads'
+        # exports took 5.4 s computing it for each file. The rows keep their order (CSV and
+        # Parquet stay row-for-row alike); the Parquet file is the table, CSV is read back from it.
+        con.execute(f"COPY ({export_select(export, key, relation)}) TO '{parquet}' (FORMAT parquet)")
+        con.execute(f"COPY ({neutralised_csv_select(export, f'SELECT * FROM read_parquet({quote(str(parquet))})')}) "
+                    f"TO '{csv}' (FORMAT csv, HEADER)")
         written += [csv, parquet]
     return written
 
