@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import Settings
+from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF, Settings
 
 # Fresh data, as a live feed would be: older data makes the gates raise late-extract alerts.
 # Fixed at import, so one session agrees on it even across midnight.
@@ -37,6 +37,28 @@ def run_stl(data_dir: Path, *args: str, timeout: float = 400) -> subprocess.Comp
     env = child_env(STL_DATA_DIR=str(data_dir), STL_LANDING_DIR=str(data_dir / "landing"))
     env.pop("DAGSTER_HOME", None)
     return subprocess.run([STL, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+# The file name the platform's warehouse has: dbt's partial-parse check hashes the profile's
+# connection settings, and run_dbt gives dbt the bare file name.
+WAREHOUSE_FILE = "speed_to_lead.duckdb"
+
+
+def run_dbt(args: list[str], warehouse: Path, target: Path, **env: str) -> subprocess.CompletedProcess:
+    """Plain `dbt <args>` (no Dagster) on ``warehouse``, started as the platform's launcher starts
+    it (orchestration/dbt_project.py): from the warehouse's directory with the file's bare name,
+    ``target`` seeded with the session's parse state (the dbt_manifest fixture). A warehouse
+    named WAREHOUSE_FILE then needs no full parse (4-8 s per invocation). Output captured."""
+    from orchestration.dbt_project import DBT_EXECUTABLE, PARSE_STATE_PATH, PARTIAL_PARSE_FILE
+
+    target.mkdir(parents=True, exist_ok=True)
+    if PARSE_STATE_PATH.exists() and not (target / PARTIAL_PARSE_FILE).exists():
+        shutil.copy(PARSE_STATE_PATH, target / PARTIAL_PARSE_FILE)
+    return subprocess.run(
+        [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(target)],
+        env=child_env(**TELEMETRY_OFF, STL_WAREHOUSE_PATH=warehouse.name, **env), cwd=warehouse.parent,
+        capture_output=True, text=True, timeout=600)
 
 
 def make_settings(root: Path, **env) -> Settings:

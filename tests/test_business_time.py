@@ -19,8 +19,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,12 +27,11 @@ import duckdb
 import pytest
 
 from orchestration.ingest.raw_schema import ensure_raw_schema
-from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF
+from tests.helpers import WAREHOUSE_FILE, run_dbt
 
 pytestmark = pytest.mark.slow  # every test reads the module's dbt build
 
 UTC = dt.timezone.utc
-DBT = str(Path(sys.executable).parent / "dbt")
 SEED = int(os.environ.get("STL_BUSINESS_TIME_SEED", "20241103"))
 
 # The range the anchor rows pin: earliest lead 2024-01-05 (−2 days), latest event 2025-04-25 (+2).
@@ -293,14 +290,6 @@ def write_raw(path: Path, world: World) -> None:
     con.close()
 
 
-def run_dbt(args: list[str], warehouse: Path, target: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TELEMETRY_OFF, "STL_WAREHOUSE_PATH": str(warehouse)}
-    return subprocess.run(
-        [DBT, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
-        env=env, capture_output=True, text=True, timeout=300)
-
-
 SELECT = ["--select", "+path:models/intermediate/business_time", "--indirect-selection", "cautious"]
 
 
@@ -351,13 +340,13 @@ def naive(t: dt.datetime | None) -> dt.datetime | None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
+def built(tmp_path_factory, dbt_manifest) -> Built:
     rng = random.Random(SEED)
     world = World()
     hand_world(world)
     random_world(world, rng)
     tmp = tmp_path_factory.mktemp("business_time")
-    warehouse, target = tmp / "warehouse.duckdb", tmp / "target"
+    warehouse, target = tmp / WAREHOUSE_FILE, tmp / "target"
     write_raw(warehouse, world)
 
     out = run_dbt(["build", *SELECT], warehouse, target)
@@ -580,7 +569,7 @@ def _check_calendar_tables(con, built: Built) -> None:
 
 def test_calendar_range_must_cover_every_lead(built: Built, tmp_path):
     """Narrowing the range with vars so a lead falls outside fails the build's test."""
-    warehouse = tmp_path / "narrowed.duckdb"
+    warehouse = tmp_path / WAREHOUSE_FILE  # a copy, narrowed
     shutil.copy(built.warehouse, warehouse)
     out = run_dbt(["build", "--select", "int_business_calendar_bounds",
                    "--vars", "{business_calendar_start: '2024-02-01'}"], warehouse, tmp_path / "target")

@@ -17,15 +17,13 @@ import datetime as dt
 import json
 import re
 import shutil
-import subprocess
 
 import duckdb
 import pytest
 
 from orchestration.delivery import report, snapshots
-from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-from tests.helpers import child_env
+from orchestration.settings import PROJECT_ROOT
+from tests.helpers import WAREHOUSE_FILE, run_dbt
 
 REL = 1e-9
 
@@ -175,10 +173,10 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def tiny_mart(tmp_path_factory) -> dict:
+def tiny_mart(tmp_path_factory, dbt_manifest) -> dict:
     """marts.mart_kpi_by_period built by dbt over TINY: (frequency, start, segment_type, segment_value, kpi) → value."""
     root = tmp_path_factory.mktemp("tiny_kpis")
-    warehouse = root / "tiny.duckdb"
+    warehouse = root / WAREHOUSE_FILE
     con = duckdb.connect(str(warehouse))
     con.execute("CREATE SCHEMA marts; CREATE SCHEMA intermediate")
     con.execute("""CREATE TABLE marts.fct_lead_response (lead_id VARCHAR, clock_started_at TIMESTAMP, team_id VARCHAR,
@@ -192,11 +190,8 @@ def tiny_mart(tmp_path_factory) -> dict:
         if outcome:
             con.execute("INSERT INTO intermediate.int_incident_outcomes VALUES (?, ?, ?, ?)", [lead, *outcome])
     con.close()
-    env = child_env(STL_WAREHOUSE_PATH=str(warehouse), STL_SCHEDULE_TIMEZONE="America/New_York")
-    done = subprocess.run([DBT_EXECUTABLE, "run", "--select", "mart_kpi_by_period", "mart_kpi_definitions",
-                           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                           "--target-path", str(root / "target"), "--log-path", str(root / "logs")],
-                          env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600)
+    done = run_dbt(["run", "--select", "mart_kpi_by_period", "mart_kpi_definitions"], warehouse, root / "target",
+                   STL_SCHEDULE_TIMEZONE="America/New_York")
     assert done.returncode == 0, done.stdout[-3000:]
     con = duckdb.connect(str(warehouse), read_only=True)
     rows = con.execute("SELECT frequency, period_start, segment_type, segment_value, kpi, value, period_end, period_timezone "

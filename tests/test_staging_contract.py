@@ -6,18 +6,16 @@ compiles, run against raw tables made by ingestion's own DDL."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import duckdb
 import pytest
 
-from orchestration.dbt_project import DBT_EXECUTABLE
 from orchestration.ingest import contract as c
 from orchestration.ingest import normalize as n
 from orchestration.ingest.contract_dbt import render
 from orchestration.ingest.raw_schema import ensure_raw_schema
-from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF
-from tests.conftest import child_env
+from orchestration.settings import DBT_PROJECT_DIR
+from tests.helpers import WAREHOUSE_FILE, run_dbt
 
 STAGED_LINEAGE = ["_source_file", "_loaded_at"]
 # Staging models that are not a contract entity: raw.activity_lead_matches is built by
@@ -33,18 +31,14 @@ def test_contract_columns_macro_is_in_sync_with_the_contract():
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def compiled(tmp_path_factory, dbt_manifest):
     """(warehouse holding ingestion's empty raw tables, staging model name → compiled manifest node)."""
     root = tmp_path_factory.mktemp("staging_contract")
-    warehouse = root / "warehouse.duckdb"
+    warehouse = root / WAREHOUSE_FILE
     with duckdb.connect(str(warehouse)) as con:
         ensure_raw_schema(con)
     target = root / "target"
-    out = subprocess.run(
-        [DBT_EXECUTABLE, "compile", "--select", "path:models/staging,resource_type:model", "--quiet",
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
-        env=child_env(**TELEMETRY_OFF, STL_WAREHOUSE_PATH=str(warehouse)), capture_output=True, text=True, timeout=300)
+    out = run_dbt(["compile", "--select", "path:models/staging,resource_type:model", "--quiet"], warehouse, target)
     assert out.returncode == 0, out.stdout + out.stderr
     nodes = json.loads((target / "manifest.json").read_text())["nodes"].values()
     return warehouse, {node["name"]: node for node in nodes
