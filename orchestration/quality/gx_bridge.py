@@ -291,10 +291,10 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
     return outcome
 
 
-# Each gate used to add-or-update the datasource and the validation definition: every such call
-# rewrites the project's great_expectations.yml or the definition's JSON, and the definition's
-# own add_or_update saves its suite a second time (a quarter of a small gate's time, measured).
-# They only change when the warehouse moves or the suite's batch does.
+# The datasource and the validation definitions are written only when they change (the warehouse
+# moved, the suite's batch is new): each add-or-update rewrites great_expectations.yml or the
+# definition's JSON, and the definition's own add_or_update saves its suite a second time (a
+# quarter of a small gate's time when done every gate, measured).
 
 
 def _datasource(context, connection_string: str):
