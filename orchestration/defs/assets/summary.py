@@ -33,10 +33,7 @@ def collect_summary(con, run_started_at: dt.datetime | None = None) -> dict:
         FROM raw.ingested_files GROUP BY entity ORDER BY entity""").fetchall()
     reasons = con.execute("""
         SELECT entity, reason, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY entity, reason""").fetchall()
-    current = {
-        e.name: con.execute(f"SELECT count(*) FROM staging.stg_{e.name}").fetchone()[0]
-        for e in c.ENTITIES
-    }
+    current = {e.name: current_records(con, e) for e in c.ENTITIES}
     return {
         "response": overall_kpis(con),
         "files": {r[0]: {"files": r[1], "rows_read": r[2], "rows_loaded": r[3], "rows_quarantined": r[4]} for r in files},
@@ -52,6 +49,14 @@ def collect_summary(con, run_started_at: dt.datetime | None = None) -> dict:
 # The run summary's response figures, over all data.
 SUMMARY_KPIS = ("share_answered", "median_seconds_to_first_response", "p90_seconds_to_first_response",
                 "median_business_seconds_to_first_response", "sla_compliance")
+
+
+def current_records(con, entity: c.Entity) -> int:
+    """Records of the entity in their current version: the rows of its staging view, which keeps
+    the latest version per contract key (dbt's contract_key is generated from the same contract).
+    Counted as distinct keys in raw, without the view's window sort: counting the four activity
+    and history views took 3.2 s of the summary at 1M leads."""
+    return con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(entity.key)} FROM raw.{entity.name})").fetchone()[0]
 
 
 def overall_kpis(con) -> dict:
