@@ -9,9 +9,12 @@ import pandas as pd
 
 from orchestration.quality.availability import InsufficientData, OutputStatus, available, record_status, unavailable
 from orchestration.defs.resources import WarehouseResource
-from orchestration.stats import conversion, experiments, outliers, single_threaded_blas, staffing
-from orchestration.stats.forecast import forecast_arrivals, regularize
+from orchestration.stats import single_threaded_blas, staffing
 from orchestration.stats.tables import write_table
+
+# The fitting modules (conversion, experiments, outliers, forecast) import scipy and statsmodels:
+# 1.2-1.5 s that every process loading the code location paid, also the daily run, `stl ui`'s
+# code server and runs that stop before the statistics. Each asset imports what it fits with.
 from orchestration.warehouse import WAREHOUSE_POOL
 
 GROUP = "statistics"
@@ -67,6 +70,8 @@ def _fit_on_cells(context, warehouse: WarehouseResource, config: ConversionConfi
                   fit) -> tuple[pd.DataFrame, pd.DataFrame, OutputStatus]:
     """Load the covariate cells, fit (one BLAS thread), write ``stats.<table>`` and its status.
     Too little data (InsufficientData) gives an empty table and the reason, not a failure."""
+    from orchestration.stats import conversion
+
     with warehouse.writer() as con:
         cells = conversion.load_cells(con, config.follow_up_days)
     try:
@@ -89,6 +94,8 @@ def _fit_on_cells(context, warehouse: WarehouseResource, config: ConversionConfi
                       "with controls and rep-clustered 95 % intervals; within-rep and unadjusted sensitivity models.")
 def speed_conversion_effects(context: dg.AssetExecutionContext, config: ConversionConfig,
                              warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from orchestration.stats import conversion
+
     cells, effects, status = _fit_on_cells(context, warehouse, config, "speed_conversion_effects",
                                            conversion.bucket_effects)
     meta = {"leads": int(cells["n"].sum()) if len(cells) else 0, "covariate_cells": len(cells),
@@ -114,6 +121,8 @@ def speed_conversion_effects(context: dg.AssetExecutionContext, config: Conversi
                       "(spline of log minutes, controls, standardised over the leads' mix), with 95 % intervals.")
 def conversion_curve(context: dg.AssetExecutionContext, config: ConversionConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from orchestration.stats import conversion
+
     cells, curve, status = _fit_on_cells(context, warehouse, config, "conversion_curve", conversion.conversion_curve)
     meta = {"points": len(curve), "leads": int(cells["n"].sum()) if len(cells) else 0, **_status_meta(status)}
     if curve.attrs.get("skipped"):
@@ -127,6 +136,8 @@ def conversion_curve(context: dg.AssetExecutionContext, config: ConversionConfig
 
 def hourly_arrivals(con) -> pd.Series:
     """Lead incidents per UTC hour of their clock start, whole hours only, zero-filled."""
+    from orchestration.stats.forecast import regularize
+
     frame = con.execute("""
         select date_trunc('hour', clock_started_at) as hour_start_at, count(*) as leads
         from marts.fct_lead_response
@@ -166,6 +177,8 @@ def holiday_weights(con) -> pd.Series:
     pool=WAREHOUSE_POOL,
 )
 def volume_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from orchestration.stats.forecast import forecast_arrivals
+
     with warehouse.writer() as con:
         hourly = hourly_arrivals(con)
         holidays = holiday_weights(con)
@@ -515,6 +528,8 @@ MIN_REPS_FOR_OUTLIERS = 3
 def rep_outlier_table(per_rep: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """Funnel limits per metric; a metric with fewer than ``MIN_REPS_FOR_OUTLIERS`` reps having
     leads for it is skipped (with the reason), and InsufficientData when no metric is left."""
+    from orchestration.stats import outliers
+
     frames, skipped = [], {}
     for metric, n, y in (("sla_compliance", "sla_leads", "sla_met"), ("conversion", "conv_leads", "converted")):
         reps = per_rep.rename(columns={n: "n_leads", y: "successes"})[["rep_id", "n_leads", "successes"]].query("n_leads > 0")
@@ -534,6 +549,8 @@ def rep_outlier_table(per_rep: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, st
                       "unit), with intervals, minimum detectable effect and power. Empty without an experiments extract.")
 def experiment_effects(context: dg.AssetExecutionContext, config: ConversionConfig,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from orchestration.stats import experiments
+
     with warehouse.writer() as con:
         leads = experiment_leads(con, config.follow_up_days)
     with single_threaded_blas():
