@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from orchestration.settings import WAREHOUSE_FILE
+
 
 def _tree_rss_mib(root: int) -> float:
     """Resident memory of a process and all its descendants now (Linux /proc), MiB."""
@@ -233,14 +235,14 @@ def run_benchmark(leads: int, seed: int, workdir: Path, reuse: bool = True, json
         "dbt_build_s": steps.get("dbt_models"),
         "steps_s": steps,
         "rows_read": child["rows"],
-        "warehouse_mib": round((run_dir / "warehouse" / "speed_to_lead.duckdb").stat().st_size / 2**20, 1)
-        if (run_dir / "warehouse" / "speed_to_lead.duckdb").exists() else None,
+        "warehouse_mib": round((run_dir / "warehouse" / WAREHOUSE_FILE).stat().st_size / 2**20, 1)
+        if (run_dir / "warehouse" / WAREHOUSE_FILE).exists() else None,
         # Everything the run wrote (warehouse, spill files, outputs) at its largest, against the
         # landing files it read.
         "peak_disk_mib": round(peak_disk, 1),
         "landing_mib": round(_dir_mib(landing), 1),
     }
-    warehouse = run_dir / "warehouse" / "speed_to_lead.duckdb"
+    warehouse = run_dir / "warehouse" / WAREHOUSE_FILE
     if engine == "duckdb" and floor:
         _run_floors(env, landing, run_dir, warehouse, figures)
     if daily and figures["pipeline"]["success"]:
@@ -317,7 +319,7 @@ def _run_daily(env: dict[str, str], landing: Path, data_root: Path, full_warehou
     child = json.loads(out.read_text()) if out.exists() else {"success": False, "steps": {}}
     figures.update({"success": child["success"] and code == 0, "wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1),
                     "share_of_full_run": round(wall / full_wall_s, 3), "steps_s": child["steps"]})
-    figures["rows_differing"] = _rows_differing(run_dir / "warehouse" / "speed_to_lead.duckdb", full_warehouse)
+    figures["rows_differing"] = _rows_differing(run_dir / "warehouse" / WAREHOUSE_FILE, full_warehouse)
     return figures
 
 

@@ -57,6 +57,10 @@ def _spark_extra_conf(raw: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v)) for k, v in conf.items()))
 
 
+# The warehouse file's default name (dbt's partial-parse state is tied to it: dbt_project.py).
+WAREHOUSE_FILE = "speed_to_lead.duckdb"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Paths and options. Environment variable names are in ``docs/operations.md``."""
@@ -137,7 +141,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             landing_dir=_path(env, "STL_LANDING_DIR", data_dir / "landing"),
-            warehouse_path=_path(env, "STL_WAREHOUSE_PATH", data_dir / "warehouse" / "speed_to_lead.duckdb"),
+            warehouse_path=_path(env, "STL_WAREHOUSE_PATH", data_dir / "warehouse" / WAREHOUSE_FILE),
             output_dir=_path(env, "STL_OUTPUT_DIR", data_dir / "output"),
             dagster_home=_path(env, "DAGSTER_HOME", data_dir / "dagster_home"),
             spark_dir=_path(env, "STL_SPARK_DIR", data_dir / "spark"),

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF, Settings
+from orchestration.settings import DBT_PROJECT_DIR, TELEMETRY_OFF, WAREHOUSE_FILE, Settings
 
 # Fresh data, as a live feed would be: older data makes the gates raise late-extract alerts.
 # Fixed at import, so one session agrees on it even across midnight.
@@ -39,16 +39,11 @@ def run_stl(data_dir: Path, *args: str, timeout: float = 400) -> subprocess.Comp
     return subprocess.run([STL, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
-# The file name the platform's warehouse has: dbt's partial-parse check hashes the profile's
-# connection settings, and run_dbt gives dbt the bare file name.
-WAREHOUSE_FILE = "speed_to_lead.duckdb"
-
-
 def run_dbt(args: list[str], warehouse: Path, target: Path, **env: str) -> subprocess.CompletedProcess:
     """Plain `dbt <args>` (no Dagster) on ``warehouse``, started as the platform's launcher starts
     it (orchestration/dbt_project.py): from the warehouse's directory with the file's bare name,
     ``target`` seeded with the session's parse state (the dbt_manifest fixture). A warehouse
-    named WAREHOUSE_FILE then needs no full parse (4-8 s per invocation). Output captured."""
+    named WAREHOUSE_FILE (settings.py) then needs no full parse (4-8 s per invocation). Output captured."""
     from orchestration.dbt_project import DBT_EXECUTABLE, PARSE_STATE_PATH, PARTIAL_PARSE_FILE
 
     target.mkdir(parents=True, exist_ok=True)

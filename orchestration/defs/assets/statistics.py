@@ -11,11 +11,11 @@ from orchestration.quality.availability import InsufficientData, OutputStatus, a
 from orchestration.defs.resources import WarehouseResource
 from orchestration.stats import single_threaded_blas, staffing
 from orchestration.stats.tables import write_table
+from orchestration.warehouse import WAREHOUSE_POOL
 
 # The fitting modules (conversion, experiments, outliers, forecast) import scipy and statsmodels:
 # 1.2-1.5 s that every process loading the code location paid, also the daily run, `stl ui`'s
 # code server and runs that stop before the statistics. Each asset imports what it fits with.
-from orchestration.warehouse import WAREHOUSE_POOL
 
 GROUP = "statistics"
 FACT = dg.AssetKey(["marts", "fct_lead_response"])
