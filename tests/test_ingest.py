@@ -312,6 +312,57 @@ def test_mixed_line_endings_in_a_later_slice_restart_the_load_once(settings, mon
     assert con.execute("SELECT count(*) FROM raw.ingested_files").fetchone() == (3,)
 
 
+def test_csv_files_read_in_one_statement_keep_their_own_rows_numbers_and_rejects(settings):
+    """Files with one header are read by one scan: every row keeps its file and its row number
+    in that file (rows as parsed; a rejected line is named by its line), a rejected line is counted against its own file, and a source column named
+    like the scan's file column is an ordinary (ignored) column."""
+    header = LEADS_HEADER + ",filename"
+    write(settings, "leads/leads_2026-11-01.csv", f"{header}\nA1,2026-11-01T09:00:00Z,,web,1,,,,x\n"
+                                                  "A2,2026-11-01T09:00:00Z,,web,2,,,,x\n")
+    write(settings, "leads/leads_2026-11-02.csv", f"{header}\nB1,2026-11-02T09:00:00Z,,web,1,,,,x\nBROKEN,1\n"
+                                                  "B3,2026-11-02T09:00:00Z,,web,3,,,,x\nA1,2026-11-02T09:00:00Z,,web,4,,,,x\n")
+    write(settings, "leads/leads_2026-11-03.csv", f"{header}\nC1,2026-11-03T09:00:00Z,,web,1,,,,x\n")
+    con, result = ingest(settings, "leads")
+    assert {f.identity: (f.rows_read, f.rows_loaded, f.rows_quarantined) for f in result.files} == {
+        "leads/leads_2026-11-01.csv": (2, 2, 0), "leads/leads_2026-11-02.csv": (4, 3, 1),
+        "leads/leads_2026-11-03.csv": (1, 1, 0)}
+    assert con.execute("SELECT _source_file, _source_row, lead_id FROM raw.leads ORDER BY 1, 2").fetchall() == [
+        ("leads/leads_2026-11-01.csv", 1, "A1"), ("leads/leads_2026-11-01.csv", 2, "A2"),
+        ("leads/leads_2026-11-02.csv", 1, "B1"), ("leads/leads_2026-11-02.csv", 2, "B3"),
+        ("leads/leads_2026-11-02.csv", 3, "A1"), ("leads/leads_2026-11-03.csv", 1, "C1")]
+    assert con.execute("SELECT source_file, source_line, reason FROM raw.quarantine").fetchall() == [
+        ("leads/leads_2026-11-02.csv", 3, "malformed_row")]
+    assert result.ignored_columns == {f"leads/leads_2026-11-0{d}.csv": ["filename"] for d in (1, 2, 3)}
+
+
+def test_a_file_that_stops_the_parser_among_others_is_named_or_read_from_an_lf_copy(settings, monkeypatch):
+    """One scan over several files fails as a whole: the load restarts with each read alone, so
+    an unreadable file is named and a file with mixed line endings is read from an LF copy."""
+    from orchestration.ingest import loader
+
+    attempts = []
+    real = loader._load_slices
+    monkeypatch.setattr(loader, "_load_slices", lambda *a, **k: attempts.append(1) or real(*a, **k))
+    for day in (1, 2, 3):
+        write(settings, f"leads/leads_2026-11-0{day}.csv", f"{LEADS_HEADER}\nL{day},2026-11-0{day}T09:00:00Z,,web,5,,,\n")
+    write(settings, "leads/leads_2026-11-02.csv",
+          f"{LEADS_HEADER}\r\nL2,2026-11-02T09:00:00Z,,web,50,,,US\nL5,2026-11-02T09:00:00Z,,web,50,,,US\r\n")
+    con, result = ingest(settings, "leads")
+    assert con.execute("SELECT lead_id, _source_file, _source_row FROM raw.leads ORDER BY 1").fetchall() == [
+        ("L1", "leads/leads_2026-11-01.csv", 1), ("L2", "leads/leads_2026-11-02.csv", 1),
+        ("L3", "leads/leads_2026-11-03.csv", 1), ("L5", "leads/leads_2026-11-02.csv", 2)]
+    assert len(attempts) == 3  # together; each alone (the mixed file stops the parser); from an LF copy
+
+    rows = "".join(f"T{i},2026-11-04T09:00:00Z,,web,5,,,\n" for i in range(50_000))
+    whole = gzip.compress(f"{LEADS_HEADER}\n{rows}".encode())
+    write(settings, "leads/leads_2026-11-04.csv.gz", whole[:len(whole) // 2])  # cut off in transfer
+    write(settings, "leads/leads_2026-11-05.csv.gz", gzip.compress(f"{LEADS_HEADER}\nL6,2026-11-05T09:00:00Z,,web,5,,,\n".encode()))
+    with pytest.raises(ContractError) as error:
+        ingest(settings, "leads", con)
+    assert error.value.file == "leads/leads_2026-11-04.csv.gz" and "unreadable CSV" in error.value.problem
+    assert con.execute("SELECT count(*) FROM raw.leads").fetchone() == (4,)
+
+
 def test_an_unreadable_jsonl_file_read_with_others_is_named(settings):
     for day in range(1, 4):
         write(settings, f"sms/sms_2026-11-0{day}.jsonl",

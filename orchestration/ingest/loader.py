@@ -137,6 +137,10 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[La
                 except readers.NeedsLfCopy:
                     con.execute("ROLLBACK")
                     readers.mark_lf_copies(con, reads)
+                except readers.CsvGroupFailed as failed:
+                    con.execute("ROLLBACK")
+                    for r in failed.reads:
+                        r.alone = True
                 except readers.UnreadableGroup as group:
                     con.execute("ROLLBACK")
                     raise readers.name_unreadable_jsonl(con, entity, group) from group.error

@@ -48,6 +48,7 @@ class Read:
     path: str | None = None  # literal symlink (CSV, Parquet)
     expected_rows: int | None = None  # Parquet metadata
     lf_copy: bool = False  # CSV with mixed line endings: read a copy with every CRLF made LF
+    alone: bool = False  # CSV read in a statement of its own (its group's statement failed)
     text_bytes: int = 0
 
     @property
@@ -58,6 +59,15 @@ class Read:
 class NeedsLfCopy(Exception):
     """DuckDB's parser stopped on a CSV that holds carriage returns: the load restarts with the
     CSV files that need it read from LF copies (decided outside the transaction)."""
+
+
+class CsvGroupFailed(Exception):
+    """DuckDB's parser stopped on one of several CSV files read in one statement: the load
+    restarts with each of them read alone, where the file is named (or read from an LF copy)."""
+
+    def __init__(self, reads: list[Read]):
+        super().__init__(", ".join(r.batch.identity for r in reads))
+        self.reads = reads
 
 
 class UnreadableGroup(Exception):
@@ -155,21 +165,27 @@ def read_slice(con, entity: c.Entity, reads: list[Read], counts: dict, workdir: 
     _create_input_table(con, entity)
     con.execute("DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     jsonl_groups: dict[tuple, list[Read]] = {}
-    csv_reads: list[tuple[Read, str, int]] = []
+    csv_groups: dict[tuple, list[Read]] = {}
     for r in reads:
         if r.format == "sql":
             _read_sql_rows(con, entity, r.batch)
         elif r.format == "csv":
-            csv_reads.append((r, *_read_csv(con, entity, r)))
+            csv_groups.setdefault(_csv_group_key(entity, r), []).append(r)
         elif r.format == "parquet":
             _read_parquet(con, entity, r)
         else:  # files with the same mapping are parsed by one statement, each file still its own text
             jsonl_groups.setdefault(_jsonl_mapping_key(entity, r.mapping), []).append(r)
-    if csv_reads:
-        rejected = _insert_csv_rejects(con, [(r.batch.identity, path) for r, path, _ in csv_reads])
-        for r, _, parsed in csv_reads:
-            _account_csv_records(con, r.batch, counts[r.batch.identity].result(),
-                                 parsed + rejected.get(r.batch.identity, 0))
+    if csv_groups:
+        read_paths = [pair for group in csv_groups.values() for pair in _read_csv(con, entity, group)]
+        # Parsed CSV rows are the only ones so far without a row number and without a reason.
+        parsed = dict(con.execute("SELECT _file, count(*) FROM _stl_in WHERE _row IS NULL AND _malformed IS NULL "
+                                  "GROUP BY 1").fetchall())
+        rejected = _insert_csv_rejects(con, read_paths)
+        for group in csv_groups.values():
+            for r in group:
+                identity = r.batch.identity
+                _account_csv_records(con, r.batch, counts[identity].result(),
+                                     parsed.get(identity, 0) + rejected.get(identity, 0))
     for group in jsonl_groups.values():
         _read_jsonl(con, entity, group, workdir)
 
@@ -177,11 +193,11 @@ def read_slice(con, entity: c.Entity, reads: list[Read], counts: dict, workdir: 
 # ---- CSV
 
 
-def _csv_scan_sql(path: str, header: list[str]) -> str:
+def _csv_scan_sql(paths_sql: str, header: list[str]) -> str:
     # The dialect is the contract's (RFC 4180, header row): nothing is sniffed, so a broken row
-    # can never change how the rest of the file is read. Rejected lines accumulate in _stl_rej,
-    # one scan_id per file (_stl_rej_scan names its path).
-    return (f"read_csv({n.quote(path)}, auto_detect = false, header = true, "
+    # can never change how the rest of the file is read. Rejected lines accumulate in _stl_rej
+    # (_stl_rej_scan names each file's path).
+    return (f"read_csv({paths_sql}, auto_detect = false, header = true, filename = '_stl_file', "
             f"columns = {{{', '.join(f'{n.quote(h)}: {chr(39)}VARCHAR{chr(39)}' for h in header)}}}, "
             "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, "
             "store_rejects = true, rejects_table = '_stl_rej', rejects_scan = '_stl_rej_scan', "
@@ -214,7 +230,7 @@ def _needs_lf_copy(con, r: Read) -> bool:
         return False
     con.execute("DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     try:
-        con.execute(f"SELECT count(*) FROM {_csv_scan_sql(r.path, r.header)}").fetchone()
+        con.execute(f"SELECT count(*) FROM {_csv_scan_sql(n.quote(r.path), r.header)}").fetchone()
     except duckdb.InvalidInputException:
         return True
     except duckdb.Error as exc:
@@ -235,30 +251,47 @@ def mark_lf_copies(con, reads: list[Read]) -> None:
         raise ContractError(reads[0].batch.identity, "unreadable CSV (the parser stopped on a file it then read)")
 
 
-def _read_csv(con, entity: c.Entity, r: Read) -> tuple[str, int]:
-    """Parsed rows of one file into _stl_in, straight from the reader; (path read, rows parsed).
+def _csv_values_sql(entity: c.Entity, r: Read) -> str:
+    return m.row_sql(entity, {col: _ident(src) for col, src in r.columns.items()}, r.mapping)
 
-    Their _row is left NULL: the rows of one INSERT keep the file's order in consecutive row ids,
-    so validation numbers them from the file's first row id (no copy of the file in between)."""
-    batch = r.batch
-    path = _lf_copy(batch, r.path) if r.lf_copy else r.path
+
+def _csv_group_key(entity: c.Entity, r: Read) -> tuple:
+    """CSV files with the same header and mapping are read by one statement: one statement per
+    file cost three times the reading of a year of daily files (365 statements, 7.7 s against
+    2.5 s for 2.6M calls)."""
+    return (r.index,) if r.alone else (tuple(r.header), _csv_values_sql(entity, r), r.lf_copy, r.batch.file.compression)
+
+
+def _read_csv(con, entity: c.Entity, group: list[Read]) -> list[tuple[str, str]]:
+    """Parsed rows of CSV files that share a header and a mapping into _stl_in, straight from the
+    reader; returns (identity, path read) per file.
+
+    Their _row is left NULL: one scan keeps each file's rows, in the file's order, in consecutive
+    row ids, so validation numbers them from the file's first row id (no copy in between). The
+    file a row came from is its path's batch index (symlinks and copies are named f<index>...)."""
+    paths = [_lf_copy(r.batch, r.path) if r.lf_copy else r.path for r in group]
+    by_index = [None] * (max(r.index for r in group) + 1)
+    for r in group:
+        by_index[r.index] = r.batch.identity
+    identities = "[" + ", ".join("NULL" if i is None else n.quote(i) for i in by_index) + "]"
+    identity = rf"{identities}[CAST(regexp_extract(_stl_file, '/f(\d+)[^/]*$', 1) AS INTEGER) + 1]"
     names = ", ".join(_ident(col.name) for col in entity.columns)
-    values = m.row_sql(entity, {col: _ident(src) for col, src in r.columns.items()}, r.mapping)
+    scan = _csv_scan_sql("[" + ", ".join(n.quote(p) for p in paths) + "]", group[0].header)
     try:
-        (parsed,) = con.execute(
-            f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
-            f"SELECT {n.quote(batch.identity)}, NULL, NULL, NULL, NULL, {values} FROM {_csv_scan_sql(path, r.header)}"
-        ).fetchone()
-    except duckdb.InvalidInputException as exc:
-        if r.lf_copy or not _has_carriage_returns(batch):
-            raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
-        raise NeedsLfCopy(batch.identity) from exc
+        con.execute(f"INSERT INTO _stl_in (_file, _row, _line, _malformed, _raw, {names}) "
+                    f"SELECT {identity}, NULL, NULL, NULL, NULL, {_csv_values_sql(entity, group[0])} FROM {scan}")
     except duckdb.Error as exc:
-        raise ContractError(batch.identity, f"unreadable CSV ({exc})") from exc
+        if len(group) > 1:
+            raise CsvGroupFailed(group) from exc
+        r = group[0]
+        if isinstance(exc, duckdb.InvalidInputException) and not r.lf_copy and _has_carriage_returns(r.batch):
+            raise NeedsLfCopy(r.batch.identity) from exc
+        raise ContractError(r.batch.identity, f"unreadable CSV ({exc})") from exc
     finally:
-        if r.lf_copy:
-            Path(path).unlink(missing_ok=True)
-    return path, parsed
+        for r, path in zip(group, paths):
+            if r.lf_copy:
+                Path(path).unlink(missing_ok=True)
+    return [(r.batch.identity, path) for r, path in zip(group, paths)]
 
 
 def _insert_csv_rejects(con, files: list[tuple[str, str]]) -> dict[str, int]:
