@@ -68,6 +68,22 @@ def test_matching_uses_the_current_version_of_a_lead(settings):
         ("m1", "L1"), ("m2", None)]
 
 
+def test_matching_uses_the_current_version_of_an_activity(settings):
+    """A call delivered again with a corrected number is matched by its latest version only, and
+    once (a table of single versions takes the shortcut without ranking, this one must not)."""
+    write(settings, "leads.csv", "lead_id,created_at,phone\nL1,2026-11-01T09:00:00Z,+14155550123\n"
+                                 "L2,2026-11-01T09:00:00Z,+14155559999\n")
+    write(settings, "calls_2026-11-01.csv", "call_id,started_at,direction,to_number\n"
+                                            "C1,2026-11-01T10:00:00Z,outbound,+14155550123\n"
+                                            "C2,2026-11-01T10:00:00Z,outbound,+14155550123\n")
+    write(settings, "calls_2026-11-02.csv", "call_id,started_at,direction,to_number\n"
+                                            "C1,2026-11-01T10:00:00Z,outbound,+14155559999\n")
+    con = _ingested(settings)
+    build_matches(con)
+    assert con.execute("SELECT activity_id, lead_id FROM raw.activity_lead_matches ORDER BY 1").fetchall() == [
+        ("C1", "L2"), ("C2", "L1")]
+
+
 def test_matching_in_slices_gives_the_one_statement_result(settings):
     """Slices bound the join state; each activity's match depends only on the leads, so any slice
     size gives the same table (here one activity per slice against all of them at once)."""
