@@ -134,7 +134,7 @@ def test_warehouse_resource_fields_are_env_vars_when_set_else_the_settings_defau
     assert (unset.warehouse_path, unset.duckdb_memory_limit, unset.lock_timeout_seconds) == (None, None, None)
     resolved = unset.settings()  # None: the process settings, whose defaults are settings.py's
     assert (resolved.warehouse_path, resolved.duckdb_memory_limit, resolved.warehouse_lock_timeout_seconds) == (
-        settings.warehouse_path, "8GB", 3600)
+        settings.warehouse_path, "80%", 3600)
 
     other = settings.data_dir / "elsewhere" / "w.duckdb"
     monkeypatch.setenv("STL_WAREHOUSE_PATH", str(other))
