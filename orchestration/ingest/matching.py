@@ -40,10 +40,10 @@ ACTIVITY_SOURCES = {
 
 
 def _current(con: duckdb.DuckDBPyConnection, table: str, key: str, columns: str, where: str = "TRUE") -> str:
-    """The current version of the rows ``where`` selects. A table holding one version of each
-    record needs no ranking: counting its distinct keys costs a seventh of the window over them
+    """The current version of the rows ``where`` selects. Rows holding one version of each
+    record need no ranking: counting their distinct keys costs a seventh of the window over them
     (2.6M calls: 0.2 s against 1.5 s), and a first full load is exactly that case."""
-    if con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM raw.{table}").fetchone()[0]:
+    if con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM raw.{table} WHERE {where}").fetchone()[0]:
         return f"(SELECT {columns} FROM raw.{table} WHERE {where})"
     return (f"(SELECT {columns} FROM raw.{table} WHERE {where} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {LATEST_VERSION_ORDER}) = 1)")
