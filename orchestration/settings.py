@@ -92,7 +92,8 @@ class Settings:
     # DuckDB's memory cap for every warehouse connection (ingestion and dbt); it spills to disk
     # beyond it. DuckDB's own default, 80 % of RAM: a lower cap makes DuckDB plan joins for less
     # memory than they need, which made the 1M job slower and larger (8GB: 176.6 s, peak RSS
-    # 4.5 GiB; 80 %: 152 s, 3.3 GiB; docs/benchmarks.md). Set a size to bound a container.
+    # 4.5 GiB; 80 %: 138.5 s, 3.2 GiB; docs/benchmarks.md). Set a size to bound a container
+    # (or a 10M-lead job: 19.3 GiB at 80 %).
     duckdb_memory_limit: str = "80%"
     # How long a warehouse writer waits for the file lock before giving up (orchestration/warehouse.py).
     warehouse_lock_timeout_seconds: int = 3600

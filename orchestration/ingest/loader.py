@@ -120,40 +120,32 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: c.Entity, files: list[La
     limits = (tolerance_s, max_future_days)
     with tempfile.TemporaryDirectory(prefix="stl_ingest_") as workdir:
         reads = readers.prepare_reads(con, entity, batches, config, result.ignored_columns, Path(workdir))
-        optimizers = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
-        # DuckDB turns a long IN list (the zone names a timestamp may carry) into a join that
-        # runs for every row, whatever branch of the CASE the row takes; left as an expression it
-        # is evaluated only for the rows that reach it. Same results, half the validation time.
-        con.execute(f"SET disabled_optimizers = {n.quote(','.join(filter(None, [optimizers, 'in_clause'])))}")
-        try:
-            while True:
-                attempt = EntityLoadResult(entity.name, load_id, ignored_columns=result.ignored_columns)
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    _load_slices(con, entity, batches, reads, timezone, default_region, load_id, load_time, limits,
-                                 attempt, Path(workdir), slice_bytes or SLICE_BYTES)
-                    con.execute("COMMIT")
-                    break
-                except readers.NeedsLfCopy:
-                    con.execute("ROLLBACK")
-                    readers.mark_lf_copies(con, reads)
-                except readers.CsvGroupFailed as failed:
-                    con.execute("ROLLBACK")
-                    for r in failed.reads:
-                        r.alone = True
-                except readers.UnreadableGroup as group:
-                    con.execute("ROLLBACK")
-                    raise readers.name_unreadable_jsonl(con, entity, group) from group.error
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-                finally:
-                    con.execute("SET preserve_insertion_order = true")
-                    con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_dup; "
-                                "DROP TABLE IF EXISTS _stl_in; DROP TABLE IF EXISTS _stl_rej_lines; "
-                                "DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
-        finally:
-            con.execute(f"SET disabled_optimizers = {n.quote(optimizers)}")
+        while True:
+            attempt = EntityLoadResult(entity.name, load_id, ignored_columns=result.ignored_columns)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                _load_slices(con, entity, batches, reads, timezone, default_region, load_id, load_time, limits,
+                             attempt, Path(workdir), slice_bytes or SLICE_BYTES)
+                con.execute("COMMIT")
+                break
+            except readers.NeedsLfCopy:
+                con.execute("ROLLBACK")
+                readers.mark_lf_copies(con, reads)
+            except readers.CsvGroupFailed as failed:
+                con.execute("ROLLBACK")
+                for r in failed.reads:
+                    r.alone = True
+            except readers.UnreadableGroup as group:
+                con.execute("ROLLBACK")
+                raise readers.name_unreadable_jsonl(con, entity, group) from group.error
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.execute("SET preserve_insertion_order = true")
+                con.execute("DROP TABLE IF EXISTS _stl_checked; DROP TABLE IF EXISTS _stl_dup; "
+                            "DROP TABLE IF EXISTS _stl_in; DROP TABLE IF EXISTS _stl_rej_lines; "
+                            "DROP TABLE IF EXISTS _stl_rej; DROP TABLE IF EXISTS _stl_rej_scan")
     result.files.extend(attempt.files)
     for attr in ("naive_timestamps", "ambiguous_local_times", "nonexistent_local_times", "unparseable_phones"):
         setattr(result, attr, getattr(attempt, attr))

@@ -68,7 +68,7 @@ def iana_zone_names() -> tuple[str, ...]:
 # Installed on every ingestion connection. No scalar subqueries: DuckDB runs those as correlated
 # joins, 30x slower than inline expressions on a million values. The zone names are one string
 # constant, not a list literal: a macro is expanded wherever it is used (about ten times per
-# timestamp column), and binding ten copies of a 600-element list cost 50 ms per column and
+# timestamp column), and binding ten copies of a 555-element list cost 50 ms per column and
 # statement, most of a small extract's load.
 MACROS = rf"""
 CREATE OR REPLACE TEMP MACRO stl_iana_zone(v) AS
