@@ -41,8 +41,8 @@ ACTIVITY_SOURCES = {
 
 def _current(con: duckdb.DuckDBPyConnection, table: str, key: str, columns: str, where: str = "TRUE") -> str:
     """The current version of the rows ``where`` selects. Rows holding one version of each
-    record need no ranking: counting their distinct keys costs a seventh of the window over them
-    (2.6M calls: 0.2 s against 1.5 s), and a first full load is exactly that case."""
+    record need no ranking: for 2.6M calls, counting their distinct keys took 0.21 s and the
+    unranked copy 0.28 s, against 1.95 s for the ranked one; a first full load is that case."""
     if con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM raw.{table} WHERE {where}").fetchone()[0]:
         return f"(SELECT {columns} FROM raw.{table} WHERE {where})"
     return (f"(SELECT {columns} FROM raw.{table} WHERE {where} "
