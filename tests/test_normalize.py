@@ -215,3 +215,25 @@ def test_loader_quarantines_ambiguous_zone_and_reads_utc_suffix_exactly(settings
         (2, "invalid_value", "created_at"), (4, "invalid_value", "created_at")]
     assert rejected[0][3].startswith("'2026-10-14 20:10:32 EST' is not ")
     assert rejected[1][3].startswith("'-infinity' is not ")
+
+
+@pytest.mark.parametrize("value", [
+    "2026-03-08T14:03:07Z", "2026-03-08T14:03:07.123Z", "2026-03-08T14:03:07.123456Z",
+    "1970-01-01T00:00:00Z", "2099-12-31T23:59:59.999999Z", "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z", "9999-12-31T00:00:00.000Z", "2025-02-30T10:00:00.000Z", "2025-13-01T00:00:00Z",
+    "2025-01-01T24:00:00.000Z", "2025-01-01T23:60:00Z", "2025-01-01T00:00:60Z", "2025-01-01T00:00:00. 12Z",
+    "2025-01-01T00:00:00.-12Z", "2025-01-01T00:00:00.1e3Z", "19a0-01-01T00:00:00Z", "+025-01-01T00:00:00Z",
+    "2025-01-01T00:00:00.1234Z", "2025-01-01T0:00:00.000Z", "2025-01-01T00:00:00.000z",
+])
+def test_the_iso_utc_fast_path_reads_exactly_what_the_regex_path_reads(con, value):
+    """Values in (or near) the shapes the GLOB fast path casts directly give the same result as
+    with the fast path removed from the macro."""
+    regex_only = n.MACROS.split("stl_aware_or_epoch_utc(v) AS ")[1].split(";\n")[0].replace(
+        f"WHEN {n._ISO_UTC_FAST} THEN TRY_CAST(v AS TIMESTAMP)", "")
+    assert n._ISO_UTC_FAST not in regex_only
+    con.execute(f"CREATE OR REPLACE TEMP MACRO regex_only_utc(v) AS {regex_only}")
+    fast = con.execute(f"SELECT {n.timestamp_utc_sql('$1', 'UTC')}", [value]).fetchone()[0]
+    slow = con.execute("SELECT coalesce(regex_only_utc($1), stl_naive_local($1))", [value]).fetchone()[0]
+    assert fast == slow
+    if value.startswith("2026-03-08T14:03:07"):  # the plain cases are read, not both NULL
+        assert fast is not None

@@ -101,3 +101,24 @@ def test_an_outcome_that_never_happens_is_left_out_of_the_curve(simulated):
     assert "booking" not in set(curve.outcome) and "does not vary" in curve.attrs["skipped"]["booking"]
     opportunity = curve[curve.outcome == "opportunity"]
     assert opportunity.ci_low.notna().all()
+
+
+def test_rep_effects_solved_by_their_schur_complement_equal_the_dense_solve(monkeypatch):
+    """With many reps the within-rep model's Newton steps and intervals come from the Schur
+    complement of the (diagonal) rep block: the same estimates and intervals as the dense
+    solve, also when the design is singular (a region nested in reps)."""
+    from orchestration.stats import conversion
+
+    cells = simulate_cells(40_000, seed=5, reps=150)
+    cells["region"] = "r" + (cells["rep_id"].astype(int) % 5).astype(str)  # region is a function of rep
+    design = conversion._AdditiveDesign([np.arange(150) % 150], [np.delete(np.eye(150), 0, axis=1)])
+    assert design.diagonal is not None  # 149 rep columns: the Schur path is taken
+    schur = bucket_effects(cells)
+    monkeypatch.setattr(conversion, "SCHUR_MIN_COLUMNS", 10 ** 9)
+    dense = bucket_effects(cells)
+    within = (schur.model == "within_rep") & ~schur.is_reference
+    assert within.sum() >= 5
+    for col in ("odds_ratio", "ci_low", "ci_high", "p_value"):
+        np.testing.assert_allclose(schur.loc[within, col].astype(float), dense.loc[within, col].astype(float), rtol=1e-7)
+    pd.testing.assert_frame_equal(schur[~within].reset_index(drop=True), dense[~within].reset_index(drop=True),
+                                  check_exact=False, rtol=1e-9)
