@@ -129,6 +129,20 @@ class _AdditiveDesign:
         wide = [i for i, sel in enumerate(self.selections) if sel is not None and widths[i] >= SCHUR_MIN_COLUMNS]
         # The widest one-hot block, whose X'WX block is diagonal (see SCHUR_MIN_COLUMNS).
         self.diagonal = self.slices[max(wide, key=lambda i: widths[i])] if wide else None
+        # The blocks with few values (all but reps, often), as many as keep their joint table no
+        # larger than the rows: one bincount over the joint code then gives all their pairwise
+        # sums by marginalising, where a bincount per pair read every row again.
+        rows, size, self.joint = len(codes[0]), 1, []
+        for i in sorted(range(len(bases)), key=lambda i: len(bases[i])):
+            if size * len(bases[i]) > max(rows, 1):
+                break
+            self.joint.append(i)
+            size *= len(bases[i])
+        self.joint.sort()
+        self.joint_shape = tuple(len(bases[i]) for i in self.joint)
+        self.joint_code = np.zeros(rows, dtype=np.int64)
+        for i in self.joint:
+            self.joint_code = self.joint_code * len(bases[i]) + codes[i]
 
     def dot(self, beta: np.ndarray) -> np.ndarray:  # X @ beta
         return sum((basis @ beta[cols])[code] for code, basis, cols in zip(self.codes, self.bases, self.slices))
@@ -137,18 +151,32 @@ class _AdditiveDesign:
         return np.concatenate([basis.T @ np.bincount(code, weights=v, minlength=len(basis))
                                for code, basis in zip(self.codes, self.bases)])
 
+    def _sums(self, w: np.ndarray, table: np.ndarray, i: int, j: int | None = None) -> np.ndarray:
+        """Sums of w by value of block i (a vector), or by values of blocks i < j (a table)."""
+        wanted = (i,) if j is None else (i, j)
+        if all(b in self.joint for b in wanted):
+            axes = tuple(a for a, b in enumerate(self.joint) if b not in wanted)
+            return table.sum(axis=axes) if axes else table
+        n_i = len(self.bases[i])
+        if j is None:
+            return np.bincount(self.codes[i], weights=w, minlength=n_i)
+        n_j = len(self.bases[j])
+        return np.bincount(self.codes[i] * n_j + self.codes[j], weights=w, minlength=n_i * n_j).reshape(n_i, n_j)
+
     def gram(self, w: np.ndarray) -> np.ndarray:  # X' diag(w) X
         g = np.zeros((self.n_columns, self.n_columns))
-        blocks = list(zip(self.codes, self.bases, self.selections, self.slices))
-        for i, (code, basis, sel, cols) in enumerate(blocks):
-            counts = np.bincount(code, weights=w, minlength=len(basis))
-            g[cols, cols] = np.diag(counts[sel]) if sel is not None else (basis.T * counts) @ basis
-            for code2, basis2, sel2, cols2 in blocks[i + 1:]:
-                if len(basis) == 1:  # the intercept: its row of X'WX is the other block's totals
-                    joint = np.bincount(code2, weights=w, minlength=len(basis2))[None, :]
-                else:
-                    joint = np.bincount(code * len(basis2) + code2, weights=w,
-                                        minlength=len(basis) * len(basis2)).reshape(len(basis), len(basis2))
+        table = np.bincount(self.joint_code, weights=w, minlength=int(np.prod(self.joint_shape))).reshape(self.joint_shape)
+        blocks = list(zip(self.bases, self.selections, self.slices))
+        for i, (basis, sel, cols) in enumerate(blocks):
+            counts = self._sums(w, table, i)
+            if sel is not None:  # one-hot: a diagonal block
+                at = np.arange(cols.start, cols.stop)
+                g[at, at] = counts[sel]
+            else:
+                g[cols, cols] = (basis.T * counts) @ basis
+            for j in range(i + 1, len(blocks)):
+                basis2, sel2, cols2 = blocks[j]
+                joint = self._sums(w, table, i, j)
                 left = joint[sel] if sel is not None else basis.T @ joint
                 g[cols, cols2] = left[:, sel2] if sel2 is not None else left @ basis2
                 g[cols2, cols] = g[cols, cols2].T
