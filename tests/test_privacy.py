@@ -88,6 +88,32 @@ def test_composite_alert_key_is_published_with_the_lead_pseudonym():
     ])
 
 
+def test_the_pseudonym_lookup_changes_no_value_only_the_work():
+    """Publishing hashes each distinct id once (``pseudonym_lookup_sql``); what it publishes is
+    what hashing every row gives, also for an id the lookup lacks (hashed in place) and for
+    composite keys and rep segment values."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE alerts AS SELECT * FROM (VALUES ('L1:breach', 'L1', 'R1', 'breach'), "
+                "('L2:escalation', 'L2', 'R1', 'escalation'), ('odd-L3', 'L3', NULL, 'breach')) "
+                "t(alert_key, lead_id, owner_rep_id, alert_kind)")
+    con.execute("CREATE TABLE segments AS SELECT * FROM (VALUES ('owner_rep', 'R1', 3), ('owner_rep', 'R9', 1), "
+                "('source', 'web', 4)) t(segment_type, segment_value, leads)")
+    con.execute("CREATE TABLE late AS SELECT * FROM (VALUES ('L1', 'R1'), ('L4', 'R4')) t(lead_id, rep_id)")
+    relations = {"alerts": ["alert_key", "lead_id", "owner_rep_id", "alert_kind"],
+                 "segments": ["segment_type", "segment_value", "leads"], "late": ["lead_id", "rep_id"]}
+    # the lookup is built from alerts and segments only: late's L4 and R4 are not in it
+    for statement in privacy.pseudonym_lookup_sql(KEY, [(r, relations[r]) for r in ("alerts", "segments")], "_pz"):
+        con.execute(statement)
+    assert con.execute("SELECT count(*) FROM _pz_lead_id").fetchone()[0] == 3
+    assert sorted(r[0] for r in con.execute("SELECT id FROM _pz_rep_id").fetchall()) == ["R1", "R9"]
+    for relation, columns in relations.items():
+        hashed = con.execute(privacy.published_select(KEY, columns, relation)).fetchall()
+        looked_up = con.execute(privacy.published_select(KEY, columns, relation, lookup="_pz")).fetchall()
+        assert sorted(looked_up, key=str) == sorted(hashed, key=str)
+    assert (privacy.pseudonym(KEY, "L4"), privacy.pseudonym(KEY, "R4")) in con.execute(
+        privacy.published_select(KEY, relations["late"], "late", lookup="_pz")).fetchall()
+
+
 # ---------------------------------------------------------------- the scan over real runs
 
 DATA_END = dt.date.today() - dt.timedelta(days=2)

@@ -37,9 +37,10 @@ PSEUDONYM_PREFIX = "p_"
 PSEUDONYM_HEX_CHARS = 24  # 96 bits: no collision in practice even at billions of ids
 
 # Columns that name a person by CRM id: published as pseudonyms.
-_ID_SUFFIXES = ("lead_id", "rep_id")
+ID_KINDS = ("lead_id", "rep_id")
 # Segment marts list rep ids as segment values under these segment types.
 PERSON_SEGMENT_TYPES = ("owner_rep", "rep", "responding_rep")
+SEGMENT_ID_KIND = "rep_id"  # the kind of id those segment values are
 # Keys built in dbt as "<person id>:<suffix>" → the person-id column they start with.
 COMPOSITE_PERSON_KEYS = {"alert_key": "lead_id"}
 
@@ -56,7 +57,7 @@ def personal_column_names() -> frozenset[str]:
 
 
 def is_person_id(column: str) -> bool:
-    return column in _ID_SUFFIXES or column.endswith(tuple("_" + s for s in _ID_SUFFIXES))
+    return column in ID_KINDS or column.endswith(tuple("_" + s for s in ID_KINDS))
 
 
 def pseudonym_key(settings: Settings) -> bytes:
@@ -95,21 +96,35 @@ def hmac_sql(key: bytes, expression: str) -> str:
     return f"('{PSEUDONYM_PREFIX}' || left(sha256(unhex('{opad}') || {inner}), {PSEUDONYM_HEX_CHARS}))"
 
 
-def published_select(key: bytes, columns: list[str], relation: str) -> str:
-    """SELECT that publishes ``relation``: person ids pseudonymised, personal columns refused."""
+def published_select(key: bytes, columns: list[str], relation: str, lookup: str | None = None) -> str:
+    """SELECT that publishes ``relation``: person ids pseudonymised, personal columns refused.
+
+    ``lookup``: the name prefix of the (id, pseudonym) tables ``pseudonym_lookup_sql`` makes,
+    one per kind of id. An id found there is not hashed again; one that is not is hashed in
+    place, so the lookup only saves work and never changes a value. (A lead id appears in
+    several marts and a rep id in thousands of rows: at 1M leads, hashing every occurrence was
+    most of the publishing time.)"""
     personal = sorted(set(columns) & personal_column_names())
     if personal:
         raise ValueError(f"{relation} has personal columns {personal}: they are never published")
+
+    def pseudonymised(expression: str, kind: str) -> str:
+        if lookup is None:
+            return hmac_sql(key, expression)
+        return (f"coalesce((SELECT pseudonym FROM {lookup}_{kind} WHERE id = CAST({expression} AS VARCHAR)), "
+                f"{hmac_sql(key, expression)})")
+
     items = []
     for col in columns:
         quoted = f'"{col}"'
         if is_person_id(col):
-            items.append(f"{hmac_sql(key, quoted)} AS {quoted}")
+            items.append(f"{pseudonymised(quoted, _id_kind(col))} AS {quoted}")
         elif col in COMPOSITE_PERSON_KEYS:
-            items.append(f"{composite_key_sql(key, quoted, COMPOSITE_PERSON_KEYS[col], columns)} AS {quoted}")
+            id_column = COMPOSITE_PERSON_KEYS[col]
+            items.append(f"{composite_key_sql(key, quoted, id_column, columns, lambda e: pseudonymised(e, _id_kind(id_column)))} AS {quoted}")
         elif col in ("segment_value", "segment_key") and "segment_type" in columns:
             person = f"segment_type IN {tuple(PERSON_SEGMENT_TYPES)}"
-            value = f"CASE WHEN {person} THEN {hmac_sql(key, 'segment_value')} ELSE segment_value END"
+            value = f"CASE WHEN {person} THEN {pseudonymised('segment_value', SEGMENT_ID_KIND)} ELSE segment_value END"
             if col == "segment_key":
                 value = f"segment_type || ':' || {value}"
             items.append(f"{value} AS {quoted}")
@@ -118,7 +133,35 @@ def published_select(key: bytes, columns: list[str], relation: str) -> str:
     return f"SELECT {', '.join(items)} FROM {relation}"
 
 
-def composite_key_sql(key: bytes, column: str, id_column: str, columns: list[str]) -> str:
+def _id_kind(column: str) -> str:
+    """The kind of person id a column holds: its id suffix (lead_id, rep_id)."""
+    return next(s for s in ID_KINDS if column == s or column.endswith("_" + s))
+
+
+def _person_id_values(columns: list[str], kind: str) -> list[str]:
+    """SQL expressions of the person ids of one kind ``published_select`` pseudonymises."""
+    values = [f'"{col}"' for col in columns if is_person_id(col) and _id_kind(col) == kind]
+    if "segment_value" in columns and "segment_type" in columns and kind == SEGMENT_ID_KIND:
+        values.append(f"CASE WHEN segment_type IN {tuple(PERSON_SEGMENT_TYPES)} THEN segment_value END")
+    return values
+
+
+def pseudonym_lookup_sql(key: bytes, relations: list[tuple[str, list[str]]], prefix: str) -> list[str]:
+    """Statements that create, per kind of person id, a temp table ``<prefix>_<kind>`` (id,
+    pseudonym) of every distinct id the relations (relation, its columns) publish, each hashed
+    once. One table per kind keeps the rep ids' lookup small (a join probing a few hundred
+    rows, not a million)."""
+    statements = []
+    for kind in ID_KINDS:
+        values = [f"SELECT CAST({value} AS VARCHAR) AS id FROM {relation}"
+                  for relation, columns in relations for value in _person_id_values(columns, kind)]
+        values = values or ["SELECT NULL::VARCHAR AS id"]
+        statements.append(f"CREATE OR REPLACE TEMP TABLE {prefix}_{kind} AS SELECT id, {hmac_sql(key, 'id')} AS pseudonym "
+                          f"FROM (SELECT DISTINCT id FROM ({' UNION ALL '.join(values)}) WHERE id IS NOT NULL)")
+    return statements
+
+
+def composite_key_sql(key: bytes, column: str, id_column: str, columns: list[str], pseudonymised=None) -> str:
     """``<id>:<suffix>`` published as ``<pseudonym of id>:<suffix>``; a value that does not start
     with its row's id (or a table without the id column) is hashed whole rather than published."""
     whole = hmac_sql(key, column)
@@ -127,7 +170,8 @@ def composite_key_sql(key: bytes, column: str, id_column: str, columns: list[str
     person = f'"{id_column}"'
     prefix = f"({person} || ':')"
     return (f"CASE WHEN starts_with({column}, {prefix}) "
-            f"THEN {hmac_sql(key, person)} || ':' || {column}[length({prefix}) + 1:] ELSE {whole} END")
+            f"THEN {(pseudonymised or (lambda e: hmac_sql(key, e)))(person)} || ':' || {column}[length({prefix}) + 1:] "
+            f"ELSE {whole} END")
 
 
 # ---------------------------------------------------------------- gate samples

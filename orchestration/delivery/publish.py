@@ -115,8 +115,11 @@ def stage_published(con, key: bytes, published_dir: Path, run_id: str, history_s
     con.execute(f"ATTACH '{db}' AS published")
     tables = {}
     try:
-        sources = [(schema, table, privacy.published_select(key, _columns(con, schema, table), f'"{schema}"."{table}"'))
-                   for schema, table in published_tables(con)]
+        relations = [(f'"{schema}"."{table}"', _columns(con, schema, table)) for schema, table in published_tables(con)]
+        for statement in privacy.pseudonym_lookup_sql(key, relations, "_stl_pseudonyms"):
+            con.execute(statement)
+        sources = [(schema, table, privacy.published_select(key, columns, relation, lookup="_stl_pseudonyms"))
+                   for (schema, table), (relation, columns) in zip(published_tables(con), relations)]
         sources.append(("snapshots", "kpi_history", history_sql))
         for schema, table, select in sources:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{schema}")
@@ -129,6 +132,8 @@ def stage_published(con, key: bytes, published_dir: Path, run_id: str, history_s
                     [now, run_id, metric_definition_version, version])
     finally:
         con.execute("DETACH published")
+        for kind in privacy.ID_KINDS:
+            con.execute(f"DROP TABLE IF EXISTS _stl_pseudonyms_{kind}")
     manifest = {"version": version, "published_at": now.isoformat(), "dagster_run_id": run_id,
                 "metric_definition_version": metric_definition_version,
                 "tables": {name: {"file": f"{name}.parquet", "rows": rows} for name, rows in tables.items()}}
