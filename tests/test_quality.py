@@ -192,6 +192,46 @@ def test_stale_data_raises_late_alerts(clean_build, tmp_path, use_settings):
         assert [a.kind for a in alerts if label in a.subject] == ["late_extract"]
 
 
+def test_a_partition_runs_raw_gate_validates_the_rows_loaded_since_it_last_passed(clean_build, tmp_path, use_settings):
+    """The daily run's raw gates read only the new rows; a failed gate keeps its rows in the
+    next batch, so bad rows hold the gate shut until they are replaced; a full load reads all."""
+    from orchestration.quality.gates import run_gate
+
+    settings = make_settings(tmp_path)
+    shutil.copy(clean_build[0].warehouse_path, settings.warehouse_path)
+    use_settings(settings)
+    suite = next(s for s in load_suites() if s.name == "raw_leads")
+    assert suite.incremental
+    implausible = "implausible created_at"
+
+    def failing(outcome):
+        return next((r.unexpected_count for r in outcome.failed if r.spec.label == implausible), 0)
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # old rows, validated by the shared run's gate
+        con.execute("UPDATE raw.leads SET created_at = _loaded_at + INTERVAL 1 DAY WHERE lead_id IN "
+                    "(SELECT lead_id FROM raw.leads ORDER BY lead_id LIMIT 2)")
+    outcome, _ = run_gate(suite, settings, run_id="partition-1", new_rows_only=True)
+    assert outcome.new_rows_only and outcome.passed and failing(outcome) == 0  # nothing new to check
+    outcome, _ = run_gate(suite, settings, run_id="full-1")
+    assert not outcome.new_rows_only and failing(outcome) == 2  # the whole table: caught
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=1)
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a later load: 3 good rows, 3 bad ones
+        for suffix, shift in (("good", "0 DAY"), ("bad", "1 DAY")):
+            con.execute(f"INSERT INTO raw.leads SELECT * REPLACE (lead_id || '-{suffix}' AS lead_id, ?::TIMESTAMP AS "
+                        f"_loaded_at, ?::TIMESTAMP - INTERVAL 1 HOUR + INTERVAL {shift} AS created_at) "
+                        f"FROM raw.leads ORDER BY lead_id LIMIT 3", [now, now])
+    outcome, _ = run_gate(suite, settings, run_id="partition-2", new_rows_only=True)
+    # the batch: rows loaded since the last passing check (partition-1), not the old planted ones
+    assert outcome.new_rows_only and not outcome.passed and failing(outcome) == 3
+    outcome, _ = run_gate(suite, settings, run_id="partition-3", new_rows_only=True)
+    assert not outcome.passed and failing(outcome) == 3  # still shut: the failed rows stay in the batch
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the corrected rows replace them
+        con.execute("UPDATE raw.leads SET created_at = _loaded_at - INTERVAL 1 HOUR WHERE lead_id LIKE '%-bad'")
+    outcome, _ = run_gate(suite, settings, run_id="partition-4", new_rows_only=True)
+    assert outcome.passed and failing(outcome) == 0
+
+
 def test_gx_store_keeps_each_suites_newest_results_and_their_pages(clean_build, tmp_path, use_settings):
     from orchestration.quality.gates import run_gate
     from orchestration.quality.gx_bridge import build_docs_index, prune_stored_results

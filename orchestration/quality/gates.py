@@ -81,10 +81,16 @@ def record_outcome(con, outcome: SuiteOutcome, run_id: str) -> None:
         con.executemany(f"INSERT INTO {RESTRICTED_SCHEMA}.gate_samples VALUES (?, ?, ?, ?, ?)", raw_samples)
 
 
-def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | None = None) -> tuple[SuiteOutcome, list[Alert]]:
-    """Validate, record the outcome and its alerts in the warehouse, and send the alerts."""
+def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | None = None,
+             new_rows_only: bool = False) -> tuple[SuiteOutcome, list[Alert]]:
+    """Validate, record the outcome and its alerts in the warehouse, and send the alerts.
+
+    ``new_rows_only`` (a partition run: the daily schedule, the landing sensor): an incremental
+    suite validates the rows loaded since it last passed, when it ever has; a run that failed
+    leaves its rows in the next run's batch, so bad rows keep the gate shut until replaced."""
     with warehouse.warehouse_lock(settings):  # nothing writes while GX reads
-        outcome = run_suite(suite, settings, gate_params(settings, now), run_name=run_id)
+        new_rows_only = new_rows_only and suite.incremental and _has_passed(settings, suite)
+        outcome = run_suite(suite, settings, gate_params(settings, now), run_name=run_id, new_rows_only=new_rows_only)
     alerts = alerts_for(outcome, run_id)
     with warehouse.writer(settings) as con:
         con.execute("BEGIN")
@@ -93,6 +99,23 @@ def run_gate(suite: Suite, settings: Settings, run_id: str, now: dt.datetime | N
         con.execute("COMMIT")
     notify(alerts, notifiers_for(settings))
     return outcome, alerts
+
+
+def _has_passed(settings: Settings, suite: Suite) -> bool:
+    """Whether the suite has a passing check on record (else there is no 'since' to start from)."""
+    if not settings.warehouse_path.exists():
+        return False
+    import duckdb
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        if not con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_schema = 'quality' AND table_name = 'gate_results'").fetchone()[0]:
+            return False
+        return con.execute("SELECT count(*) > 0 FROM quality.gate_results WHERE suite = ? AND passed",
+                           [suite.name]).fetchone()[0]
+    finally:
+        con.close()
 
 
 def build_data_docs_index(settings: Settings) -> Path:

@@ -50,6 +50,7 @@ class SuiteOutcome:
     checked_at: dt.datetime
     seconds: float
     data_docs_path: Path | None
+    new_rows_only: bool = False  # validated the rows loaded since the suite last passed
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -225,16 +226,20 @@ def _outcome(spec: ExpectationSpec, result, sample_rows: list, key: bytes) -> Ex
         error=privacy.scrub_text(error) if error else None, restricted_sample=sample)
 
 
-def run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, index: bool = False) -> SuiteOutcome:
+def run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, index: bool = False,
+              new_rows_only: bool = False) -> SuiteOutcome:
     """Validate ``suite`` against the warehouse and render its Data Docs pages (with the index
-    when ``index`` or when an expectation failed). The caller holds the warehouse lock."""
+    when ``index`` or when an expectation failed). The caller holds the warehouse lock.
+    ``new_rows_only``: the suite's batch is the rows loaded since it last passed (see
+    ``Suite.batch_query``)."""
     # GX prints (not logs) a note for every unexpected-rows query that does not read {batch};
     # the file-level checks read raw.ingested_files on purpose.
     with contextlib.redirect_stdout(io.StringIO()):
-        return _run_suite(suite, settings, params, run_name, index)
+        return _run_suite(suite, settings, params, run_name, index, new_rows_only)
 
 
-def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, index: bool) -> SuiteOutcome:
+def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, index: bool,
+               new_rows_only: bool) -> SuiteOutcome:
     _guard_pyspark_connect()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -246,7 +251,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
     datasource = _datasource(context, f"duckdb:///{settings.warehouse_path}?access_mode=read_only")
     # A query asset, not a table asset: GX's column-type metric drops the schema of a table asset.
     # Kept from run to run while its query is the same (re-adding one rewrites the GX project).
-    query = f"select * from {suite.table}"
+    query = suite.batch_query(new_rows_only)
     asset = next((a for a in datasource.assets if a.name == suite.name), None)
     if asset is not None and (asset.query != query or not asset.batch_definitions):
         datasource.delete_asset(suite.name)
@@ -273,7 +278,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
                 spec = spec_by_id[result.expectation_config.id]
                 rows = []
                 if spec.sample_query and not result.success:
-                    query = spec.sample_query.replace("{batch}", f"(select * from {suite.table})")
+                    query = spec.sample_query.replace("{batch}", f"({suite.batch_query(new_rows_only)})")
                     rows = [dict(m) for m in con.execute(text(f"select * from ({query}) limit {SAMPLE_ROWS}")).mappings()]
                 outcomes.append(_outcome(spec, result, rows, key))
     finally:
@@ -282,7 +287,7 @@ def _run_suite(suite: Suite, settings: Settings, params: dict, run_name: str, in
         datasource.get_execution_engine().close()
         engine.dispose()
     outcome = SuiteOutcome(suite, tuple(outcomes), checked_at, round(time.perf_counter() - started, 3),
-                           settings.data_docs_dir / "index.html")
+                           settings.data_docs_dir / "index.html", new_rows_only and suite.incremental)
     # Pages are rendered together (build_docs_index): at the end of the run, or at once when this
     # gate stops the run (its alert links to the index). GX's site builder lists every stored
     # result for each call, so one call per run instead of one per gate.

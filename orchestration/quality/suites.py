@@ -61,6 +61,18 @@ class Suite:
     blocking: bool
     expectations: tuple[ExpectationSpec, ...] = field(default=())
     path: Path | None = None
+    # A raw-extract suite (``contract:``) may validate only the rows loaded since it last passed
+    # (``batch_query(new_rows_only=True)``): rows are only ever appended or replaced by new ones,
+    # so older rows were validated when they came. ``incremental: false`` in the file opts out.
+    incremental: bool = False
+
+    def batch_query(self, new_rows_only: bool = False) -> str:
+        """The rows the suite validates: the whole table, or (``new_rows_only``, incremental
+        suites) those with ``_loaded_at`` after the suite's last passing check."""
+        if not (new_rows_only and self.incremental):
+            return f"select * from {self.table}"
+        return (f"select * from {self.table} where _loaded_at > (select coalesce(max(checked_at), "
+                f"timestamp '0001-01-01') from quality.gate_results where suite = '{self.name}' and passed)")
 
 
 def _expectation(item: dict, where: str) -> ExpectationSpec:
@@ -163,7 +175,7 @@ def load_suite(path: Path) -> Suite:
         raise SuiteError(f"{path.name}: suite name must be snake_case, not {name!r}")
     return Suite(name=name, asset=tuple(doc["asset"].split("/")), table=doc["table"],
                  description=(doc.get("description") or "").strip(), blocking=bool(doc.get("blocking", True)),
-                 expectations=tuple(specs), path=path)
+                 expectations=tuple(specs), path=path, incremental=bool(doc.get("incremental", "contract" in doc)))
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:

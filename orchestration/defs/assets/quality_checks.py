@@ -25,6 +25,13 @@ def _failures_markdown(outcome) -> str:
     return "\n".join(lines)
 
 
+def _is_full_load(run_config: dict | None) -> bool:
+    """A full load (every landing file: ``stl run``, ``stl demo``, a reload) validates whole
+    tables; a partition run (the daily schedule, the landing sensor) the rows it brought."""
+    ops = (run_config or {}).get("ops") or {}
+    return any((op.get("config") or {}).get("full_load") for op in ops.values() if isinstance(op, dict))
+
+
 def gate_check(suite: Suite) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         name=f"gx_{suite.name}",
@@ -33,9 +40,11 @@ def gate_check(suite: Suite) -> dg.AssetChecksDefinition:
         description=f"Great Expectations suite {suite.path.name if suite.path else suite.name}: {suite.description}",
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome, alerts = run_gate(suite, warehouse.settings(), run_id=context.run.run_id)
+        outcome, alerts = run_gate(suite, warehouse.settings(), run_id=context.run.run_id,
+                                   new_rows_only=not _is_full_load(context.run.run_config))
         metadata = {
             "suite": suite.name,
+            "batch": "rows loaded since the suite last passed" if outcome.new_rows_only else "whole table",
             "evaluated_expectations": len(outcome.results),
             "failed_expectations": len(outcome.failed),
             "failing_rows": outcome.failing_rows,
