@@ -96,9 +96,12 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
         SELECT _seq FROM _stl_checked WHERE _fail IS NULL
         QUALIFY row_number() OVER (PARTITION BY _file, {key_typed} ORDER BY _row) > 1""")
 
-    dated = {i: d for i, d in extract_dates.items() if d}
-    date_case = ("CASE _file " + " ".join(f"WHEN {n.quote(i)} THEN DATE '{d.isoformat()}'" for i, d in dated.items())
-                 + " END") if dated else "NULL::DATE"
+    # Each row's extract date, by its file: a join to a small table, not a CASE over the files
+    # (a year of daily files made that 365 string comparisons a row: 1.3 s per 1.7M calls).
+    con.execute("CREATE OR REPLACE TEMP TABLE _stl_extract_dates (_date_file VARCHAR, _extract_date DATE)")
+    dated = [(i, d) for i, d in extract_dates.items() if d]
+    if dated:
+        con.executemany("INSERT INTO _stl_extract_dates VALUES (?, ?)", dated)
     target_cols, select_cols = [], []
     for col in entity.columns:
         target_cols.append(col.name)
@@ -107,11 +110,12 @@ def validate_and_insert(con, entity: c.Entity, timezone: str, default_region: st
             target_cols.append(name)
             select_cols.append(f'"c_{name}"')
     target_cols += [name for name, _ in LINEAGE_COLUMNS]
-    select_cols += ["_file", "_row", date_case, n.quote(load_id), f"TIMESTAMP '{load_ts}'"]
+    select_cols += ["_file", "_row", "_extract_date", n.quote(load_id), f"TIMESTAMP '{load_ts}'"]
     loaded = "_fail IS NULL AND _seq NOT IN (SELECT _seq FROM _stl_dup)"
     con.execute(
         f"INSERT INTO raw.{entity.name} ({', '.join(target_cols)}) "
-        f"SELECT {', '.join(select_cols)} FROM _stl_checked WHERE {loaded}"
+        f"SELECT {', '.join(select_cols)} FROM _stl_checked "
+        f"LEFT JOIN _stl_extract_dates ON _date_file = _file WHERE {loaded}"
     )
     record = "json_object(" + ", ".join(f"{n.quote(col.name)}, \"v_{col.name}\"" for col in entity.columns) + ")"
     con.execute(
