@@ -106,6 +106,35 @@ def test_running_ingestion_again_changes_nothing(shared_copy):
         assert counts(con) == before
 
 
+def test_a_partition_runs_raw_gates_read_the_new_rows_and_a_full_loads_the_whole_table(shared_copy):
+    """The asset checks pass the run's kind to the gates: a partition run (no full_load) checks
+    the rows loaded since each incremental raw suite last passed, a full load the whole table;
+    suites whose checks compare rows with the whole table (``incremental: false``) always read all."""
+    import dagster as dg
+
+    from orchestration.defs.definitions import defs
+    from orchestration.defs.jobs import full_load_run_config
+    from orchestration.quality.suites import load_suites
+
+    whole_always = {f"gx_{s.name}" for s in load_suites() if s.name.startswith("raw_") and not s.incremental}
+    assert whole_always == {"gx_raw_schedules", "gx_raw_experiment_assignments"}
+    job = defs.resolve_job_def("speed_to_lead_job")
+    batches = {}
+    for kind, run_config in (("partition", {}), ("full", full_load_run_config())):
+        run = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), run_config=run_config, raise_on_error=False,
+            partition_key=job.partitions_def.get_last_partition_key(),
+            asset_selection=[dg.AssetKey(["raw", e.name]) for e in c.ENTITIES])
+        assert run.success
+        evaluations = run.get_asset_check_evaluations()
+        assert len(evaluations) == len(c.ENTITIES) and all(e.passed for e in evaluations), kind
+        batches[kind] = {e.check_name: e.metadata["batch"].value for e in evaluations}
+    assert set(batches["full"].values()) == {"whole table"}
+    assert {name for name, batch in batches["partition"].items() if batch == "whole table"} == whole_always
+    assert {batch for name, batch in batches["partition"].items() if name not in whole_always} == {
+        "rows loaded since the suite last passed"}
+
+
 def test_dbt_tables_carry_row_counts_and_column_schema(demo_run):
     import dagster as dg
 

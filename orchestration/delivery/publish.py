@@ -115,11 +115,12 @@ def stage_published(con, key: bytes, published_dir: Path, run_id: str, history_s
     con.execute(f"ATTACH '{db}' AS published")
     tables = {}
     try:
-        relations = [(f'"{schema}"."{table}"', _columns(con, schema, table)) for schema, table in published_tables(con)]
+        names = published_tables(con)
+        relations = [(f'"{schema}"."{table}"', _columns(con, schema, table)) for schema, table in names]
         for statement in privacy.pseudonym_lookup_sql(key, relations, "_stl_pseudonyms"):
             con.execute(statement)
         sources = [(schema, table, privacy.published_select(key, columns, relation, lookup="_stl_pseudonyms"))
-                   for (schema, table), (relation, columns) in zip(published_tables(con), relations)]
+                   for (schema, table), (relation, columns) in zip(names, relations)]
         sources.append(("snapshots", "kpi_history", history_sql))
         for schema, table, select in sources:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{schema}")

@@ -105,9 +105,7 @@ def _has_passed(settings: Settings, suite: Suite) -> bool:
     """Whether the suite has a passing check on record (else there is no 'since' to start from)."""
     if not settings.warehouse_path.exists():
         return False
-    import duckdb
-
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = warehouse.reader(settings)
     try:
         if not con.execute("SELECT count(*) FROM information_schema.tables "
                            "WHERE table_schema = 'quality' AND table_name = 'gate_results'").fetchone()[0]:
